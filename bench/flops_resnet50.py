@@ -1,0 +1,90 @@
+"""FLOPs pass on ResNet-50: irwua's CLI vs onnx-tool's profiler, whole process.
+
+Both sides run as fresh Python processes on the same file, interleaved, and
+the bench prints the median wall time of each and the ratio irwua/onnx-tool.
+Target: ratio <= 1 (irwua not slower). The model is the ResNet-50 shipped in
+the onnx wheel (``onnx/backend/test/data/light/light_resnet50.onnx``).
+
+Usage: python bench/flops_resnet50.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from common import CommandFailed, machine_info, measure, print_ratio, print_table
+
+# onnx-tool's profiler, as its own model_profile() runs it, minus the per-node
+# table print: load, topological reorder, shape inference, profile. Prints
+# "<forward MACs> <params>". argv[1] is the model path.
+ONNX_TOOL_CODE = """\
+import contextlib, os, sys
+import onnx_tool
+model = onnx_tool.Model(sys.argv[1], {"verbose": False})
+graph = model.graph
+with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+    graph.graph_reorder_nodes()
+    graph.shape_infer()
+    graph.profile()
+print(int(graph.macs[0]), int(graph.params))
+"""
+
+
+def model_path() -> pathlib.Path:
+    """The ResNet-50 shipped inside the installed onnx wheel."""
+    import onnx
+
+    path = pathlib.Path(onnx.__file__).parent / "backend/test/data/light/light_resnet50.onnx"
+    if not path.exists():
+        raise SystemExit(f"model not found: {path}")
+    return path
+
+
+def commands(model: pathlib.Path, outdir: str) -> dict[str, list[str]]:
+    """The two commands compared, keyed by the names shown in the table."""
+    return {
+        "irwua": [
+            sys.executable,
+            "-m",
+            "irwua",
+            "analyze",
+            str(model),
+            "--passes",
+            "flops",
+            "--out",
+            outdir,
+        ],
+        "onnx-tool": [sys.executable, "-c", ONNX_TOOL_CODE, str(model)],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison and print medians and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per command")
+    args = parser.parse_args(argv)
+
+    model = model_path()
+    print("== flops_resnet50: irwua analyze --passes flops vs onnx-tool profile ==")
+    print(f"model: {model}")
+    print(f"machine: {machine_info()}")
+    with tempfile.TemporaryDirectory(prefix="irwua-bench-") as outdir:
+        try:
+            timings = measure(commands(model, outdir), args.repeats)
+        except CommandFailed as exc:
+            print(f"benchmark command failed: {exc}", file=sys.stderr)
+            return 1
+    macs, params = timings["onnx-tool"].last_stdout.split()
+    print(f"onnx-tool reports: MACs={int(macs):,}  params={int(params):,}")
+    print_table(timings)
+    print_ratio({n: t.median for n, t in timings.items()}, "irwua", "onnx-tool")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

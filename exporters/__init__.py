@@ -1,0 +1,1 @@
+"""Front-ends that turn framework models (torch, Keras/TensorFlow) into ONNX for irwua."""

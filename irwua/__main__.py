@@ -1,0 +1,5 @@
+"""Allow ``python -m irwua``."""
+
+from irwua.cli import main
+
+raise SystemExit(main())

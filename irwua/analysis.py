@@ -1,0 +1,167 @@
+"""The public API: ``analyze()`` and the ``Analysis`` it returns."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irwua import __version__
+from irwua.build import build_graph
+from irwua.errors import IrwuaError
+from irwua.graph import LayerGraph
+from irwua.ingest import load_model
+from irwua.pipeline import Options, PassManager, PassResult
+from irwua.shapes import Shape
+
+DEFAULT_PASSES = ("flops",)
+
+
+@dataclass
+class Analysis:
+    """The layer graph of one model and the results of the passes run on it."""
+
+    graph: LayerGraph
+    results: Mapping[str, PassResult]
+    seconds: Mapping[str, float]
+    options: Options = field(default_factory=Options)
+
+    def __getitem__(self, pass_name: str) -> PassResult:
+        try:
+            return self.results[pass_name]
+        except KeyError:
+            ran = ", ".join(self.results) or "none"
+            raise KeyError(f"pass {pass_name!r} did not run (ran: {ran})") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as JSON-ready Python: totals, layers[], one section per pass (a copy)."""
+        return json.loads(self.to_json(indent=None))
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """The analysis as one JSON-ready document, built once; renderers read this."""
+        totals: dict[str, Any] = {"layers": len(self.graph.layers)}
+        for result in self.results.values():
+            totals.update(result.totals_json())
+        layers = []
+        for layer in self.graph.layers:
+            entry: dict[str, Any] = {
+                "name": layer.name,
+                "op_type": layer.op_type,
+                "kind": layer.kind,
+                "tensors": {
+                    role: list(self.graph.shape(t) or ()) for role, t in layer.tensors.items()
+                },
+            }
+            for key, value in (
+                ("scope", layer.scope),
+                ("framework_name", layer.framework_name),
+                ("note", layer.note),
+            ):
+                if value:
+                    entry[key] = value
+            for result in self.results.values():
+                entry.update(result.layer_json(layer.name))
+            layers.append(entry)
+        document: dict[str, Any] = {
+            "irwua_version": __version__,
+            "model": self.graph.metadata,
+            "passes": [{"name": name, "seconds": round(s, 6)} for name, s in self.seconds.items()],
+            "totals": totals,
+            "layers": layers,
+        }
+        for name, result in self.results.items():
+            section = result.section_json()
+            if section:
+                document[name] = section
+        return document
+
+    def to_json(self, indent: int | None = None) -> str:
+        """The document as JSON text (compact unless ``indent`` is given)."""
+        return json.dumps(self.document, indent=indent, allow_nan=False, default=_json_default)
+
+    def save(self, directory: str | os.PathLike) -> dict[str, Path]:
+        """Write ``analysis.json`` and ``report.html`` into ``directory`` (created if needed).
+
+        Both files are rendered first and then written under temporary names and renamed, so an
+        error never leaves a half-written file behind.
+        """
+        from irwua.report.html import render_html
+
+        contents = {"analysis.json": self.to_json(), "report.html": render_html(self)}
+        return write_files(Path(directory), contents)
+
+    def summary(self) -> str:
+        from irwua.report.text import render_text
+
+        return render_text(self)
+
+    def print_report(self) -> None:
+        print(self.summary())
+
+
+def analyze(
+    model: Any,
+    data: Any = None,
+    passes: Iterable[str] = DEFAULT_PASSES,
+    input_shapes: Mapping[str, Shape] | None = None,
+    options: Options | None = None,
+) -> Analysis:
+    """Analyze ``model`` (an ONNX path or ModelProto) by running ``passes`` and what they need.
+
+    ``input_shapes`` binds symbolic input dims (``{"image": (1, 3, 224, 224)}``); without it the
+    shapes come from ``data`` when given, else from the model with a batch of 1.
+    """
+    source = load_model(model)
+    shapes = dict(_data_shapes(data, source.proto) if data is not None else {})
+    shapes.update(input_shapes or {})
+    graph = build_graph(source, shapes)
+    manager = PassManager(graph, options or Options())
+    manager.run(list(passes))
+    return Analysis(graph, dict(manager.results), dict(manager.seconds), manager.options)
+
+
+def _data_shapes(data: Any, proto) -> dict[str, Shape]:
+    from irwua.shapes import model_inputs
+
+    names = [vi.name for vi in model_inputs(proto)]
+    if isinstance(data, Mapping):
+        return {name: tuple(np.shape(value)) for name, value in data.items()}
+    if isinstance(data, Sequence) and not isinstance(data, (str, bytes)) and len(names) > 1:
+        return {name: tuple(np.shape(value)) for name, value in zip(names, data, strict=False)}
+    return {names[0]: tuple(np.shape(data))}
+
+
+def write_files(directory: Path, contents: Mapping[str, str]) -> dict[str, Path]:
+    """Write text files atomically: each to a temporary name in ``directory``, then renamed."""
+    staged: dict[Path, Path] = {}
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in contents.items():
+            handle, temp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
+            staged[Path(temp)] = directory / name
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(text)
+    except OSError as exc:
+        for temp in staged:
+            temp.unlink(missing_ok=True)
+        raise IrwuaError(f"Cannot write to '{directory}': {exc.strerror or exc}.") from exc
+    for temp, final in staged.items():
+        os.replace(temp, final)
+    return {final.name: final for final in staged.values()}
+
+
+def _json_default(value: Any) -> Any:
+    """Numpy scalars and arrays as JSON numbers and lists."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -1,0 +1,73 @@
+"""Building the layer graph from a parsed ONNX model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import onnx
+
+from irwua.constants import collect_constants
+from irwua.graph import LayerGraph, Node, TensorInfo
+from irwua.ingest import ModelSource, attributes, initializers, opset_version, subgraphs
+from irwua.layers import find_layers
+from irwua.shapes import Shape, bind_inputs, infer_tensors, model_inputs
+
+
+def build_graph(source: ModelSource, input_shapes: Mapping[str, Shape] | None = None) -> LayerGraph:
+    """Parse ``source`` into a ``LayerGraph`` with concrete shapes for the given input shapes."""
+    proto = source.proto
+    opset = opset_version(proto)
+    bound = bind_inputs(proto, input_shapes or {})
+    tensors: dict[str, TensorInfo] = infer_tensors(source, bound)
+    nodes = _flatten(proto.graph, scope="", used=set())
+    constants = collect_constants(initializers(proto.graph), nodes, opset, source.base_dir)
+    layers = find_layers(nodes, constants)
+    metadata = {
+        "path": str(source.path) if source.path else None,
+        "sha256": source.sha256,
+        "opset": opset,
+        "ir_version": int(proto.ir_version),
+        "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
+        "graph_name": proto.graph.name,
+        "doc_string": proto.doc_string,
+        "metadata_props": {p.key: p.value for p in proto.metadata_props},
+        "input_shapes": {name: list(shape) for name, shape in bound.items()},
+    }
+    return LayerGraph(
+        nodes=nodes,
+        layers=layers,
+        tensors=tensors,
+        constants=constants,
+        inputs=[vi.name for vi in model_inputs(proto)],
+        outputs=[vi.name for vi in proto.graph.output],
+        opset=opset,
+        metadata=metadata,
+    )
+
+
+def _flatten(graph: onnx.GraphProto, scope: str, used: set[str]) -> list[Node]:
+    """All nodes in topological order, subgraph nodes right after the node that owns them."""
+    nodes: list[Node] = []
+    for index, proto in enumerate(graph.node):
+        name = proto.name or f"{proto.op_type}_{index}"
+        if scope:
+            name = f"{scope}/{name}"
+        while name in used:
+            name = f"{name}_"
+        used.add(name)
+        branches = [(f"{name}.{attr}", sub) for attr, sub in subgraphs(proto)]
+        nodes.append(
+            Node(
+                name=name,
+                op_type=proto.op_type,
+                domain="" if proto.domain == "ai.onnx" else proto.domain,
+                inputs=tuple(proto.input),
+                outputs=tuple(proto.output),
+                attrs=attributes(proto),
+                scope=scope,
+                branches=tuple(branch for branch, _ in branches),
+            )
+        )
+        for branch, sub in branches:
+            nodes.extend(_flatten(sub, branch, used))
+    return nodes

@@ -1,0 +1,138 @@
+"""Finding every constant tensor of a model, where real exporters put them.
+
+Weights live in initializers (also when old IR versions list them as graph inputs), in Constant
+nodes, behind ConstantOfShape, and behind chains of Identity / Cast / Transpose / Reshape /
+(Un)Squeeze / DequantizeLinear that exporters insert. This module folds exactly those ops in numpy.
+Views are kept where numpy allows (ConstantOfShape is a zero-stride broadcast, external data a
+memory map), so a model's weights are not copied until a pass needs their values.
+
+Each constant also records its *origin*: the stored tensor it was derived from, so a weight shared
+by two layers (tied embeddings) is counted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from irwua.graph import ConstantTable, Node
+from irwua.ingest import tensor_to_array
+
+Folder = Callable[[list[np.ndarray], Mapping[str, object], int], np.ndarray]
+
+
+def _constant(_inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int) -> np.ndarray:
+    for key in ("value", "value_float", "value_int"):
+        if key in attrs:
+            return np.asarray(attrs[key])
+    if "value_floats" in attrs:
+        return np.asarray(attrs["value_floats"], dtype=np.float32)
+    if "value_ints" in attrs:
+        return np.asarray(attrs["value_ints"], dtype=np.int64)
+    raise ValueError("Constant node without a supported value attribute")
+
+
+def _constant_of_shape(inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int):
+    fill = np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)[:1]
+    shape = tuple(int(d) for d in inputs[0].reshape(-1))
+    return np.broadcast_to(fill.reshape(()), shape)
+
+
+def _cast(inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int) -> np.ndarray:
+    return inputs[0].astype(onnx.helper.tensor_dtype_to_np_dtype(int(attrs["to"])))
+
+
+def _transpose(inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int) -> np.ndarray:
+    perm = attrs.get("perm")
+    return np.transpose(inputs[0], tuple(perm) if perm else None)
+
+
+def _reshape(inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int) -> np.ndarray:
+    data, shape = inputs[0], [int(d) for d in inputs[1].reshape(-1)]
+    if not attrs.get("allowzero", 0):
+        shape = [data.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    return data.reshape(shape)
+
+
+def _axes(inputs: list[np.ndarray], attrs: Mapping[str, object], opset: int) -> tuple[int, ...]:
+    if opset >= 13 and len(inputs) > 1:
+        return tuple(int(a) for a in inputs[1].reshape(-1))
+    return tuple(attrs.get("axes", ()))
+
+
+def _squeeze(inputs: list[np.ndarray], attrs: Mapping[str, object], opset: int) -> np.ndarray:
+    axes = _axes(inputs, attrs, opset)
+    return np.squeeze(inputs[0], axis=axes or None)
+
+
+def _unsqueeze(inputs: list[np.ndarray], attrs: Mapping[str, object], opset: int) -> np.ndarray:
+    return np.expand_dims(inputs[0], _axes(inputs, attrs, opset))
+
+
+def _dequantize(inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int) -> np.ndarray:
+    data, scale = inputs[0], inputs[1].astype(np.float32)
+    zero = inputs[2] if len(inputs) > 2 else np.zeros((), data.dtype)
+    if scale.ndim == 1 and scale.size > 1:
+        axis = int(attrs.get("axis", 1)) % data.ndim
+        shape = [1] * data.ndim
+        shape[axis] = scale.size
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return (data.astype(np.float32) - zero.astype(np.float32)) * scale
+
+
+FOLDERS: dict[str, Folder] = {
+    "Constant": _constant,
+    "ConstantOfShape": _constant_of_shape,
+    "Identity": lambda inputs, _attrs, _opset: inputs[0],
+    "Cast": _cast,
+    "Transpose": _transpose,
+    "Reshape": _reshape,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "DequantizeLinear": _dequantize,
+}
+"""Ops folded in numpy, keyed by op_type. Only ops that exporters put on weight paths."""
+
+_SINGLE_SOURCE = {
+    "Identity",
+    "Cast",
+    "Transpose",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "DequantizeLinear",
+}
+
+
+def collect_constants(
+    initializers: Iterable[onnx.TensorProto],
+    nodes: Iterable[Node],
+    opset: int,
+    base_dir: Path | None,
+) -> ConstantTable:
+    """Read the stored tensors and fold the constant-producing ``nodes`` (in topological order)."""
+    table = ConstantTable()
+    for tensor in initializers:
+        table.add(tensor.name, tensor_to_array(tensor, base_dir))
+    for node in nodes:
+        _fold_node(node, opset, table)
+    return table
+
+
+def _fold_node(node: Node, opset: int, table: ConstantTable) -> None:
+    folder = FOLDERS.get(node.op_type) if not node.domain else None
+    if folder is None or len(node.outputs) != 1:
+        return
+    present = [name for name in node.inputs if name]
+    if not all(name in table for name in present):
+        return
+    inputs = [table.values[name] for name in present]
+    try:
+        value = folder(inputs, node.attrs, opset)
+    except (ValueError, TypeError, KeyError, IndexError):
+        return  # Not foldable here: the value stays an activation as far as irwua knows.
+    origin = table.origins[present[0]] if node.op_type in _SINGLE_SOURCE else None
+    table.add(node.outputs[0], value, origin)

@@ -1,0 +1,155 @@
+"""Loading ONNX models: the only place besides ``constants`` and ``shapes`` that reads protobuf.
+
+A model arrives as a path or an ``onnx.ModelProto``. Files are checked before parsing so that a
+missing, empty, truncated or non-ONNX file gets one clear sentence. Tensors stored as external data
+are memory-mapped read-only, never read whole, and a location that leaves the model's directory
+is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
+
+from irwua.errors import IrwuaError
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A parsed model and where it came from (for provenance and external data)."""
+
+    proto: onnx.ModelProto
+    path: Path | None
+    sha256: str | None
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self.path.parent if self.path else None
+
+
+def load_model(source: str | os.PathLike | onnx.ModelProto) -> ModelSource:
+    """Parse an ONNX file (or accept a ModelProto) and check it looks like a model."""
+    if isinstance(source, onnx.ModelProto):
+        _check_model(source, "the given ModelProto")
+        return ModelSource(proto=source, path=None, sha256=None)
+    path = Path(source)
+    if not path.exists():
+        raise IrwuaError(f"Model file '{path}' does not exist.")
+    if path.is_dir():
+        raise IrwuaError(f"'{path}' is a directory, not an ONNX model file.")
+    data = path.read_bytes()
+    if not data:
+        raise IrwuaError(f"Model file '{path}' is empty.")
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except DecodeError as exc:
+        raise IrwuaError(
+            f"'{path}' is not a valid ONNX model (the file is truncated or not ONNX: {exc})."
+        ) from exc
+    _check_model(proto, f"'{path}'")
+    return ModelSource(proto=proto, path=path.resolve(), sha256=hashlib.sha256(data).hexdigest())
+
+
+def _check_model(proto: onnx.ModelProto, what: str) -> None:
+    """Reject protobuf that parsed but is not a usable model (random bytes often parse)."""
+    if proto.ir_version <= 0 or not proto.HasField("graph") or not proto.graph.node:
+        raise IrwuaError(f"{what} is not an ONNX model: it has no graph with nodes.")
+    if not proto.graph.output:
+        raise IrwuaError(f"{what} is not a usable ONNX model: its graph has no outputs.")
+
+
+def tensor_to_array(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray:
+    """Convert a TensorProto to numpy; external data is memory-mapped read-only."""
+    if tensor.data_location != onnx.TensorProto.EXTERNAL:
+        try:
+            return numpy_helper.to_array(tensor)
+        except (ValueError, TypeError) as exc:
+            raise IrwuaError(f"Tensor '{tensor.name}' cannot be read: {exc}.") from exc
+    return _map_external(tensor, base_dir)
+
+
+def _map_external(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray:
+    """Memory-map an external-data tensor after checking its location stays in ``base_dir``."""
+    info = {entry.key: entry.value for entry in tensor.external_data}
+    if base_dir is None:
+        raise IrwuaError(
+            f"Tensor '{tensor.name}' is stored in an external file; load the model from its "
+            "path so the file can be found."
+        )
+    location = info.get("location", "")
+    target = (base_dir / location).resolve()
+    if not target.is_relative_to(base_dir.resolve()):
+        raise IrwuaError(
+            f"Tensor '{tensor.name}' points to external data '{location}' outside the model's "
+            "directory; irwua refuses to read it."
+        )
+    if not target.is_file():
+        raise IrwuaError(f"External data file '{target}' for tensor '{tensor.name}' is missing.")
+    dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type))
+    shape = tuple(tensor.dims)
+    offset = int(info.get("offset", 0))
+    count = int(np.prod(shape, dtype=np.int64))
+    needed = count * dtype.itemsize
+    if offset + needed > target.stat().st_size:
+        raise IrwuaError(
+            f"External data file '{target}' is too short for tensor '{tensor.name}' "
+            f"(needs {needed} bytes at offset {offset})."
+        )
+    if count == 0:
+        return np.zeros(shape, dtype)
+    return np.memmap(target, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def subgraphs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]]:
+    """The (attribute name, graph) pairs held by a control-flow node (If, Loop, Scan)."""
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield attr.name, attr.g
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            for index, graph in enumerate(attr.graphs):
+                yield f"{attr.name}[{index}]", graph
+
+
+def initializers(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """The stored tensors of ``graph`` and of all its subgraphs."""
+    yield from graph.initializer
+    for node in graph.node:
+        for _, sub in subgraphs(node):
+            yield from initializers(sub)
+
+
+def attributes(node: onnx.NodeProto) -> dict[str, object]:
+    """Plain-Python attribute values; tensors become numpy, subgraphs are left out."""
+    values: dict[str, object] = {}
+    for attr in node.attribute:
+        if attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+            continue
+        if attr.type == onnx.AttributeProto.TENSOR:
+            values[attr.name] = numpy_helper.to_array(attr.t)
+            continue
+        value = onnx.helper.get_attribute_value(attr)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        elif isinstance(value, list):
+            value = tuple(
+                v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value
+            )
+        values[attr.name] = value
+    return values
+
+
+def opset_version(proto: onnx.ModelProto) -> int:
+    """The default-domain opset the model was written for."""
+    for entry in proto.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return int(entry.version)
+    return 1

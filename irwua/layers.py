@@ -1,0 +1,157 @@
+"""Recognising weighted layers among the ops of a model.
+
+A layer is a node that reads a learned (constant, floating-point) tensor. The rules, by op type:
+
+============================  =========================================  ======================
+op                            learned tensors (role: input index)        kind
+============================  =========================================  ======================
+Conv                          weight: 1, bias: 2                          conv
+ConvTranspose                 weight: 1, bias: 2                          conv_transpose
+Gemm                          weight: the constant of A/B, bias: C        gemm
+MatMul                        weight: the constant operand, bias: a       matmul
+                              following Add of a vector of out features
+Einsum                        weight: the constant operand                einsum
+LSTM / GRU / RNN              weight: W (1), R: 2, bias: B (3)            recurrent
+Gather                        weight: the table (0) when ids are data     embedding
+BatchNormalization            weight: scale, bias, mean, var              norm
+LayerNorm / InstanceNorm /    weight: scale, bias                         norm
+GroupNorm
+Add / Sub / Mul / Div / PRelu weight: a constant with more than one       elementwise
+                              element (any PRelu slope)
+============================  =========================================  ======================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from irwua.constants import ConstantTable
+from irwua.graph import Layer, Node
+
+_ROLES: dict[str, tuple[str, dict[str, int]]] = {
+    "Conv": ("conv", {"weight": 1, "bias": 2}),
+    "ConvTranspose": ("conv_transpose", {"weight": 1, "bias": 2}),
+    "LSTM": ("recurrent", {"weight": 1, "R": 2, "bias": 3}),
+    "GRU": ("recurrent", {"weight": 1, "R": 2, "bias": 3}),
+    "RNN": ("recurrent", {"weight": 1, "R": 2, "bias": 3}),
+    "BatchNormalization": ("norm", {"weight": 1, "bias": 2, "mean": 3, "var": 4}),
+    "LayerNormalization": ("norm", {"weight": 1, "bias": 2}),
+    "InstanceNormalization": ("norm", {"weight": 1, "bias": 2}),
+    "GroupNormalization": ("norm", {"weight": 1, "bias": 2}),
+}
+_ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "PRelu"}
+
+
+def find_layers(nodes: list[Node], constants: ConstantTable) -> list[Layer]:
+    """The weighted layers among ``nodes``, in topological order."""
+    consumers: dict[str, list[Node]] = {}
+    for node in nodes:
+        for name in node.inputs:
+            consumers.setdefault(name, []).append(node)
+    learned = _LearnedTest(constants)
+    layers: list[Layer] = []
+    merged: set[str] = set()
+    for node in nodes:
+        if node.domain or node.name in merged:
+            continue
+        layer = _layer_for(node, learned)
+        if layer is None:
+            continue
+        if layer.kind == "matmul":
+            bias_add = _bias_add(layer, consumers, learned, constants)
+            if bias_add is not None:
+                merged.add(bias_add.name)
+                layer = _with_bias(layer, bias_add)
+        layers.append(layer)
+    return layers
+
+
+class _LearnedTest:
+    """Whether a value name is a learned tensor: a floating-point constant."""
+
+    def __init__(self, constants: ConstantTable) -> None:
+        self.constants = constants
+
+    def __call__(self, name: str) -> bool:
+        value = self.constants.get(name) if name else None
+        return value is not None and value.dtype.kind == "f"
+
+    def size(self, name: str) -> int:
+        return int(self.constants.values[name].size)
+
+
+def _layer_for(node: Node, learned: _LearnedTest) -> Layer | None:
+    inputs = node.inputs
+    if node.op_type in _ROLES:
+        kind, roles = _ROLES[node.op_type]
+        if not (len(inputs) > 1 and learned(inputs[1])):
+            return None
+        tensors = {
+            role: inputs[i] for role, i in roles.items() if i < len(inputs) and learned(inputs[i])
+        }
+        return _make(node, kind, tensors, inputs[0])
+    if node.op_type in ("Gemm", "MatMul", "Einsum"):
+        kind = node.op_type.lower()
+        const = [i for i in (0, 1) if i < len(inputs) and learned(inputs[i])]
+        if len(const) != 1:
+            return None
+        tensors = {"weight": inputs[const[0]]}
+        if kind == "gemm" and len(inputs) > 2 and learned(inputs[2]):
+            tensors["bias"] = inputs[2]
+        note = "weight is the left operand" if const[0] == 0 else None
+        return _make(node, kind, tensors, inputs[1 - const[0]], note)
+    if node.op_type == "Gather" and learned(inputs[0]) and not learned(inputs[1]):
+        return _make(node, "embedding", {"weight": inputs[0]}, inputs[1])
+    if node.op_type in _ELEMENTWISE and len(inputs) == 2:
+        const = [i for i in (0, 1) if learned(inputs[i])]
+        if len(const) == 1 and (node.op_type == "PRelu" or learned.size(inputs[const[0]]) > 1):
+            return _make(node, "elementwise", {"weight": inputs[const[0]]}, inputs[1 - const[0]])
+    return None
+
+
+def _make(node: Node, kind: str, tensors: dict[str, str], data: str, note: str | None = None):
+    return Layer(
+        name=node.name,
+        kind=kind,
+        op_type=node.op_type,
+        node=node.name,
+        nodes=(node.name,),
+        tensors=tensors,
+        data_input=data or None,
+        output=node.outputs[0],
+        scope=node.scope,
+        note=note,
+    )
+
+
+def _bias_add(
+    layer: Layer,
+    consumers: Mapping[str, list[Node]],
+    learned: _LearnedTest,
+    constants: ConstantTable,
+) -> Node | None:
+    """The Add that applies a bias to a MatMul's output, as torch and tf2onnx export Linear."""
+    readers = consumers.get(layer.output, [])
+    if len(readers) != 1 or readers[0].op_type != "Add" or readers[0].domain:
+        return None
+    add = readers[0]
+    other = [name for name in add.inputs if name != layer.output]
+    if len(other) != 1 or not learned(other[0]):
+        return None
+    weight = constants.values[layer.tensors["weight"]]
+    bias = constants.values[other[0]]
+    out_features = weight.shape[-1] if layer.note is None else weight.shape[-2]
+    if bias.ndim == 0 or bias.size != out_features or bias.shape[-1] != out_features:
+        return None
+    return add
+
+
+def _with_bias(layer: Layer, add: Node) -> Layer:
+    bias = next(name for name in add.inputs if name != layer.output)
+    return replace(
+        layer,
+        nodes=(layer.node, add.name),
+        tensors={**layer.tensors, "bias": bias},
+        output=add.outputs[0],
+    )

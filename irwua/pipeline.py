@@ -1,0 +1,129 @@
+"""The pass pipeline: a registry of analysis passes and a manager that runs them in order.
+
+A pass is a function ``run(context) -> result`` registered with a name, the names of the passes
+whose results it reads, and a one-line description. Asking for a pass runs what it requires first;
+every pass runs at most once per analysis and its result is immutable. Passes read the layer graph
+and never modify it or the user's model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from irwua.errors import IrwuaError
+from irwua.graph import LayerGraph
+
+
+class PassResult:
+    """Base of every pass result: how the result shows up in ``analysis.json``.
+
+    ``totals_json`` is merged into ``totals``, ``layer_json`` into each entry of ``layers[]`` and
+    ``section_json`` is stored under the pass's own name.
+    """
+
+    def totals_json(self) -> dict[str, Any]:
+        return {}
+
+    def layer_json(self, layer_name: str) -> dict[str, Any]:
+        return {}
+
+    def section_json(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Settings that passes read. ``train_samples``/``epochs`` feed the training estimate."""
+
+    train_samples: int | None = None
+    epochs: int = 1
+    train_factor: float = 3.0
+
+
+@dataclass(frozen=True)
+class PassContext:
+    """What a pass sees: the graph, the results of the passes it required, and the options."""
+
+    graph: LayerGraph
+    results: Mapping[str, PassResult]
+    options: Options
+
+
+@dataclass(frozen=True)
+class PassSpec:
+    name: str
+    requires: tuple[str, ...]
+    description: str
+    run: Callable[[PassContext], PassResult]
+
+
+_REGISTRY: dict[str, PassSpec] = {}
+
+
+def register_pass(name: str, description: str, requires: Iterable[str] = ()):
+    """Decorator that registers ``run(context) -> PassResult`` as the pass ``name``."""
+
+    def decorate(run: Callable[[PassContext], PassResult]) -> Callable[[PassContext], PassResult]:
+        if name in _REGISTRY:
+            raise ValueError(f"pass {name!r} is registered twice")
+        _REGISTRY[name] = PassSpec(name, tuple(requires), description, run)
+        return run
+
+    return decorate
+
+
+def available_passes() -> dict[str, PassSpec]:
+    """All registered passes by name (importing ``irwua.passes`` registers the built-in ones)."""
+    importlib.import_module("irwua.passes")
+    return dict(_REGISTRY)
+
+
+def resolve_order(requested: Iterable[str]) -> list[str]:
+    """The requested passes and everything they require, each after its requirements."""
+    registry = available_passes()
+    order: list[str] = []
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name not in registry:
+            known = ", ".join(sorted(registry))
+            raise IrwuaError(f"Unknown pass '{name}'; the passes are: {known}.")
+        if name in visiting:
+            raise IrwuaError(f"Passes require each other in a cycle: {' -> '.join(visiting)}.")
+        visiting.append(name)
+        for required in registry[name].requires:
+            visit(required)
+        visiting.pop()
+        order.append(name)
+
+    for name in requested:
+        visit(name)
+    return order
+
+
+@dataclass
+class PassManager:
+    """Runs passes over one graph, once each, keeping their results and timings."""
+
+    graph: LayerGraph
+    options: Options = field(default_factory=Options)
+    results: dict[str, PassResult] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def run(self, requested: Iterable[str]) -> dict[str, PassResult]:
+        registry = available_passes()
+        for name in resolve_order(requested):
+            if name in self.results:
+                continue
+            context = PassContext(self.graph, MappingProxyType(self.results), self.options)
+            start = time.perf_counter()
+            self.results[name] = registry[name].run(context)
+            self.seconds[name] = time.perf_counter() - start
+        return self.results

@@ -1,0 +1,32 @@
+"""Human-readable numbers shared by the text and HTML reports."""
+
+from __future__ import annotations
+
+_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def human(value: float | int | None, unit: str = "") -> str:
+    """``4089184256`` -> ``'4.09 G'``; ``None`` -> ``'n/a'``."""
+    if value is None:
+        return "n/a"
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}".rstrip()
+    return f"{value:.4g} {unit}".rstrip()
+
+
+def human_bytes(value: float | int | None) -> str:
+    """Bytes in binary units: ``1536`` -> ``'1.5 KiB'``."""
+    if value is None:
+        return "n/a"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(size) < 1024 or unit == "GiB":
+            return f"{size:.4g} {unit}"
+        size /= 1024
+    return f"{size:.4g} GiB"
+
+
+def share(part: float, whole: float) -> str:
+    """A percentage, '0%' when the whole is zero."""
+    return f"{100.0 * part / whole:.1f}%" if whole else "0%"

@@ -1,0 +1,248 @@
+"""Concrete shapes for every tensor, for one binding of the model's input shapes.
+
+1. Bind each graph input: user-given shapes first (``NAME=1x3x224x224``), then the data's shapes,
+   then the declared shape with a symbolic leading (batch) dim set to 1. A symbolic dim elsewhere
+   must be given by the user; a given shape that contradicts a fixed dim is refused.
+2. Run ONNX's static shape inference on a *skeleton* of the model: large initializers are replaced
+   by typed graph inputs, so inference needs no weight bytes and never copies them.
+3. Whatever is still unknown is read from one onnxruntime run on synthetic inputs, with every
+   intermediate tensor of the main graph exposed as an output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import onnx
+
+from irwua.errors import IrwuaError
+from irwua.graph import TensorInfo
+from irwua.ingest import ModelSource, initializers, subgraphs
+
+Shape = tuple[int, ...]
+
+_SMALL_INITIALIZER = 4096
+"""Initializers up to this many elements stay in the skeleton (shape tensors, axes, scales)."""
+
+
+def parse_shape(text: str) -> tuple[str, Shape]:
+    """Parse ``NAME=1x3x224x224`` (a bare ``1x3x224x224`` applies to the only input)."""
+    name, _, dims = text.rpartition("=")
+    try:
+        shape = tuple(int(d) for d in dims.lower().replace(",", "x").split("x"))
+    except ValueError:
+        shape = ()
+    if not shape or any(d <= 0 for d in shape):
+        raise IrwuaError(
+            f"Input shape '{text}' is not of the form NAME=DIMS with positive dims, "
+            "e.g. image=1x3x224x224."
+        )
+    return name, shape
+
+
+def model_inputs(proto: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """Graph inputs that are real inputs, not initializers listed as inputs (old IR versions)."""
+    stored = {t.name for t in proto.graph.initializer}
+    return [vi for vi in proto.graph.input if vi.name not in stored]
+
+
+def bind_inputs(proto: onnx.ModelProto, given: Mapping[str, Shape]) -> dict[str, Shape]:
+    """Choose a concrete shape for every model input, or explain which dims are missing."""
+    inputs = model_inputs(proto)
+    names = [vi.name for vi in inputs]
+    given = dict(given)
+    if "" in given:
+        if len(inputs) != 1:
+            raise IrwuaError(
+                f"The model has {len(inputs)} inputs ({', '.join(names)}); name the input in "
+                "--input-shape, e.g. NAME=1x3x224x224."
+            )
+        given[names[0]] = given.pop("")
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise IrwuaError(
+            f"The model has no input named '{unknown[0]}'; its inputs are: {', '.join(names)}."
+        )
+    symbols: dict[str, int] = {}
+    bound: dict[str, Shape] = {}
+    for vi in inputs:
+        declared = _declared_dims(vi)
+        if vi.name in given:
+            bound[vi.name] = _check_given(vi.name, declared, given[vi.name], symbols)
+        else:
+            bound[vi.name] = _default_shape(vi.name, declared, symbols)
+    return bound
+
+
+def _declared_dims(vi: onnx.ValueInfoProto) -> list[int | str | None] | None:
+    ttype = vi.type.tensor_type
+    if not ttype.HasField("shape"):
+        return None
+    dims: list[int | str | None] = []
+    for dim in ttype.shape.dim:
+        if dim.HasField("dim_value") and dim.dim_value > 0:
+            dims.append(int(dim.dim_value))
+        else:
+            dims.append(dim.dim_param or None)
+    return dims
+
+
+def _check_given(name: str, declared, shape: Shape, symbols: dict[str, int]) -> Shape:
+    text = "x".join(map(str, shape))
+    if declared is None:
+        return shape
+    if len(declared) != len(shape):
+        raise IrwuaError(
+            f"Input '{name}' has rank {len(declared)} ({_show(declared)}) but the given shape "
+            f"{text} has rank {len(shape)}."
+        )
+    for axis, (want, got) in enumerate(zip(declared, shape, strict=True)):
+        if isinstance(want, int) and want != got:
+            raise IrwuaError(
+                f"Input '{name}' needs {want} at axis {axis} ({_show(declared)}), "
+                f"but the given shape is {text}."
+            )
+        if isinstance(want, str):
+            symbols.setdefault(want, got)
+    return shape
+
+
+def _default_shape(name: str, declared, symbols: dict[str, int]) -> Shape:
+    if declared is None:
+        raise IrwuaError(
+            f"Input '{name}' has no declared shape; give one with --input-shape {name}=DIMS."
+        )
+    dims: list[int] = []
+    for axis, dim in enumerate(declared):
+        if isinstance(dim, int):
+            dims.append(dim)
+        elif isinstance(dim, str) and dim in symbols:
+            dims.append(symbols[dim])
+        elif axis == 0:
+            dims.append(1)
+            if isinstance(dim, str):
+                symbols[dim] = 1
+        else:
+            label = f"'{dim}'" if dim else "an unknown dimension"
+            raise IrwuaError(
+                f"Input '{name}' has {label} at axis {axis} ({_show(declared)}); "
+                f"give it with --input-shape {name}=DIMS."
+            )
+    return tuple(dims)
+
+
+def _show(declared) -> str:
+    return "x".join("?" if d is None else str(d) for d in declared)
+
+
+def infer_tensors(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, TensorInfo]:
+    """Shapes and dtypes of every tensor of the model (main graph and subgraphs)."""
+    skeleton = _skeleton(source.proto, bound)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(skeleton, strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise IrwuaError(
+            f"The input shapes {_format(bound)} do not fit the model: {_first_line(exc)}."
+        ) from exc
+    except (ValueError, RuntimeError) as exc:  # Malformed models fail in the checker first.
+        raise IrwuaError(f"The model is not valid ONNX: {_first_line(exc)}.") from exc
+    tensors: dict[str, TensorInfo] = {}
+    _collect(inferred.graph, tensors)
+    for tensor in initializers(source.proto.graph):
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type))
+        tensors[tensor.name] = TensorInfo(tensor.name, tuple(tensor.dims), dtype)
+    missing = [name for name in _main_outputs(source.proto) if _unresolved(tensors.get(name))]
+    if missing:
+        tensors.update(_run_for_shapes(source.proto, bound, missing, tensors))
+    return tensors
+
+
+def _skeleton(proto: onnx.ModelProto, bound: Mapping[str, Shape]) -> onnx.ModelProto:
+    """The model without large weight bytes, with inputs set to their bound shapes."""
+    graph = proto.graph
+    inputs = [
+        onnx.helper.make_tensor_value_info(vi.name, vi.type.tensor_type.elem_type, bound[vi.name])
+        if vi.name in bound
+        else vi
+        for vi in model_inputs(proto)
+    ]
+    small = []
+    for tensor in graph.initializer:
+        size = int(np.prod(tensor.dims, dtype=np.int64))
+        if size <= _SMALL_INITIALIZER and tensor.data_location != onnx.TensorProto.EXTERNAL:
+            small.append(tensor)
+        else:
+            inputs.append(
+                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
+            )
+    skeleton_graph = onnx.helper.make_graph(
+        list(graph.node), graph.name or "main", inputs, list(graph.output), small
+    )
+    skeleton = onnx.helper.make_model(
+        skeleton_graph, opset_imports=list(proto.opset_import), ir_version=max(proto.ir_version, 4)
+    )
+    skeleton.functions.extend(proto.functions)
+    return skeleton
+
+
+def _collect(graph: onnx.GraphProto, tensors: dict[str, TensorInfo]) -> None:
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        info = _to_info(vi)
+        if info is not None and (vi.name not in tensors or _unresolved(tensors[vi.name])):
+            tensors[vi.name] = info
+    for node in graph.node:
+        for _, sub in subgraphs(node):
+            _collect(sub, tensors)
+
+
+def _to_info(vi: onnx.ValueInfoProto) -> TensorInfo | None:
+    if not vi.type.HasField("tensor_type"):
+        return None
+    ttype = vi.type.tensor_type
+    try:
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type))
+    except (KeyError, TypeError, ValueError):
+        dtype = np.dtype(np.float32)
+    shape = None
+    if ttype.HasField("shape"):
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in ttype.shape.dim]
+        shape = None if any(d < 0 for d in dims) else tuple(int(d) for d in dims)
+    return TensorInfo(vi.name, shape, dtype)
+
+
+def _unresolved(info: TensorInfo | None) -> bool:
+    return info is None or info.shape is None
+
+
+def _main_outputs(proto: onnx.ModelProto) -> list[str]:
+    return [out for node in proto.graph.node for out in node.output if out]
+
+
+def _run_for_shapes(
+    proto: onnx.ModelProto,
+    bound: Mapping[str, Shape],
+    names: list[str],
+    known: Mapping[str, TensorInfo],
+) -> dict[str, TensorInfo]:
+    """Run the model once in onnxruntime on synthetic inputs and read the tensors' shapes."""
+    from irwua.runtime import run_with_outputs, synthetic_inputs
+
+    feeds = synthetic_inputs(proto, bound, known)
+    try:
+        values = run_with_outputs(proto, feeds, names)
+    except IrwuaError:
+        return {}  # Left unknown; the passes report the ops they could not size.
+    return {
+        name: TensorInfo(name, tuple(int(d) for d in value.shape), value.dtype)
+        for name, value in values.items()
+        if isinstance(value, np.ndarray)
+    }
+
+
+def _format(bound: Mapping[str, Shape]) -> str:
+    return ", ".join(f"{name}={'x'.join(map(str, shape))}" for name, shape in bound.items())
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__

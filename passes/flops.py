@@ -1,0 +1,236 @@
+"""The ``flops`` pass: MACs, FLOPs, parameters, weight and activation bytes.
+
+Counted per node, per layer and in total, per single sample (the bound batch is divided out).
+The convention and the per-op table are in ``op_costs``. Ops without a formula are listed under
+``unsupported`` with their count, ops whose shapes could not be resolved under ``unresolved``:
+neither is ever a silent zero.
+
+Control flow: the ops inside an If count as the more expensive branch; a Loop's body counts once
+per iteration when the trip count is a constant (once otherwise, with a note); a Scan's body once
+per scanned element.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
+
+from irwua.graph import Layer, LayerGraph, Node
+from irwua.pipeline import PassContext, PassResult, register_pass
+
+COUNTS = ("macs", "flops", "params", "weight_bytes", "activation_bytes")
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The five counts irwua reports for a node, a layer or a whole model (per sample)."""
+
+    macs: int = 0
+    flops: int = 0
+    params: int = 0
+    weight_bytes: int = 0
+    activation_bytes: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.macs + other.macs,
+            self.flops + other.flops,
+            self.params + other.params,
+            self.weight_bytes + other.weight_bytes,
+            self.activation_bytes + other.activation_bytes,
+        )
+
+    def scaled(self, factor: int) -> Counts:
+        """Compute counts repeated ``factor`` times (weights are stored once)."""
+        return Counts(
+            self.macs * factor,
+            self.flops * factor,
+            self.params,
+            self.weight_bytes,
+            self.activation_bytes * factor,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {key: getattr(self, key) for key in COUNTS}
+
+
+@dataclass(frozen=True)
+class FlopsResult(PassResult):
+    """Counts per node, per layer, by op type and in total, plus what could not be counted."""
+
+    nodes: Mapping[str, Counts]
+    layers: Mapping[str, Counts]
+    by_op_type: Mapping[str, Counts]
+    total: Counts
+    unsupported: Mapping[str, int]
+    unresolved: Mapping[str, int]
+    notes: tuple[str, ...]
+    batch: int
+    training_flops: float | None
+
+    def totals_json(self) -> dict[str, Any]:
+        totals: dict[str, Any] = self.total.as_dict()
+        totals["training_flops"] = self.training_flops
+        return totals
+
+    def layer_json(self, layer_name: str) -> dict[str, Any]:
+        counts = self.layers.get(layer_name)
+        return counts.as_dict() if counts else {}
+
+    def section_json(self) -> dict[str, Any]:
+        return {
+            "convention": "MACs of matrix-like ops; FLOPs = 2 x MACs + bias adds + per-element "
+            "costs of other ops; per sample (batch divided out)",
+            "batch": self.batch,
+            "by_op_type": {op: c.as_dict() for op, c in sorted(self.by_op_type.items())},
+            "unsupported": dict(self.unsupported),
+            "unresolved": dict(self.unresolved),
+            "notes": list(self.notes),
+            "nodes": [{"name": name, **c.as_dict()} for name, c in self.nodes.items()],
+        }
+
+
+@register_pass("flops", "MACs, FLOPs, parameters, weight and activation bytes per op, layer, model")
+def run_flops(context: PassContext) -> FlopsResult:
+    graph = context.graph
+    batch = _batch(graph)
+    unsupported: Counter[str] = Counter()
+    unresolved: Counter[str] = Counter()
+    nodes: dict[str, Counts] = {}
+    for node in graph.nodes:
+        cost = _node_cost(node, graph, unsupported, unresolved)
+        nodes[node.name] = _per_sample(cost, batch) + _storage(node, graph, batch)
+    notes: list[str] = []
+    total = _scope_total("", graph, nodes, notes) + _shared_weight_correction(graph, nodes)
+    layers = {layer.name: _layer_counts(layer, graph, nodes) for layer in graph.layers}
+    by_op: dict[str, Counts] = {}
+    for node in graph.nodes:
+        by_op[node.op_type] = by_op.get(node.op_type, Counts()) + nodes[node.name]
+    options = context.options
+    training = None
+    if options.train_samples:
+        training = (
+            float(total.flops) * options.train_factor * options.train_samples * options.epochs
+        )
+    return FlopsResult(
+        nodes=MappingProxyType(nodes),
+        layers=MappingProxyType(layers),
+        by_op_type=MappingProxyType(by_op),
+        total=total,
+        unsupported=MappingProxyType(dict(unsupported)),
+        unresolved=MappingProxyType(dict(unresolved)),
+        notes=tuple(notes),
+        batch=batch,
+        training_flops=training,
+    )
+
+
+def _batch(graph: LayerGraph) -> int:
+    """The leading dim of the first input: what the per-sample counts are divided by."""
+    shapes = graph.metadata.get("input_shapes", {})
+    first = shapes.get(graph.inputs[0]) if graph.inputs else None
+    return int(first[0]) if first and len(first) >= 2 and first[0] > 0 else 1
+
+
+def _node_cost(node: Node, graph: LayerGraph, unsupported: Counter, unresolved: Counter) -> Cost:
+    formula = FORMULAS.get(node.op_type) if not node.domain else None
+    if formula is None:
+        unsupported[_op_label(node)] += 1
+        return Cost(0, 0)
+    op = OpShapes(
+        ins=[graph.shape(name) if name else None for name in node.inputs],
+        outs=[graph.shape(name) if name else None for name in node.outputs],
+        attrs=dict(node.attrs),
+    )
+    try:
+        return formula(op)
+    except (KeyError, TypeError, IndexError, ValueError):
+        unresolved[_op_label(node)] += 1
+        return Cost(0, 0)
+
+
+def _op_label(node: Node) -> str:
+    return f"{node.domain}::{node.op_type}" if node.domain else node.op_type
+
+
+def _per_sample(cost: Cost, batch: int) -> Counts:
+    return Counts(macs=cost.macs // batch, flops=cost.flops // batch)
+
+
+def _storage(node: Node, graph: LayerGraph, batch: int) -> Counts:
+    """Learned tensors a node reads (only layers have them) and the bytes of its outputs."""
+    params = weight_bytes = 0
+    layer = graph.layer_of_node.get(node.name)
+    if layer is not None:
+        for tensor in _learned_inputs(node, layer):
+            value = graph.constants.values[tensor]
+            params += int(value.size)
+            weight_bytes += int(value.size) * value.dtype.itemsize
+    activation = sum(graph.tensors[o].nbytes or 0 for o in node.outputs if o in graph.tensors)
+    return Counts(params=params, weight_bytes=weight_bytes, activation_bytes=activation // batch)
+
+
+def _learned_inputs(node: Node, layer: Layer) -> list[str]:
+    learned = set(layer.tensors.values())
+    return list(dict.fromkeys(name for name in node.inputs if name in learned))
+
+
+def _layer_counts(layer: Layer, graph: LayerGraph, nodes: Mapping[str, Counts]) -> Counts:
+    counts = Counts()
+    for name in layer.nodes:
+        counts = counts + nodes[name]
+    return counts
+
+
+def _scope_total(scope: str, graph: LayerGraph, nodes: Mapping[str, Counts], notes: list[str]):
+    """Sum the nodes of one (sub)graph; control-flow nodes add their subgraphs' totals."""
+    total = Counts()
+    for node in graph.nodes:
+        if node.scope != scope:
+            continue
+        total = total + nodes[node.name]
+        if not node.branches:
+            continue
+        branch_totals = [_scope_total(b, graph, nodes, notes) for b in node.branches]
+        if node.op_type == "If":
+            total = total + max(branch_totals, key=lambda c: c.flops)
+        else:
+            total = total + branch_totals[0].scaled(_iterations(node, graph, notes))
+    return total
+
+
+def _iterations(node: Node, graph: LayerGraph, notes: list[str]) -> int:
+    if node.op_type == "Loop":
+        trip = graph.constants.get(node.inputs[0]) if node.inputs and node.inputs[0] else None
+        if trip is not None and trip.size == 1:
+            return int(trip.reshape(-1)[0])
+        notes.append(f"Loop '{node.name}': trip count unknown, its body is counted once.")
+        return 1
+    if node.op_type == "Scan":
+        axes = node.attr("scan_input_axes") or ()
+        first = node.inputs[-int(node.attr("num_scan_inputs", 1))]
+        shape = graph.shape(first)
+        if shape is not None:
+            return int(shape[axes[0] if axes else 0])
+        notes.append(f"Scan '{node.name}': length unknown, its body is counted once.")
+    return 1
+
+
+def _shared_weight_correction(graph: LayerGraph, nodes: Mapping[str, Counts]) -> Counts:
+    """Subtract repeated counts of a stored tensor read by several layers (tied weights)."""
+    seen: set[str] = set()
+    params = weight_bytes = 0
+    for layer in graph.layers:
+        for tensor in dict.fromkeys(layer.tensors.values()):
+            origin = graph.constants.origins.get(tensor, tensor)
+            if origin in seen:
+                value = graph.constants.values[tensor]
+                params -= int(value.size)
+                weight_bytes -= int(value.size) * value.dtype.itemsize
+            seen.add(origin)
+    return Counts(params=params, weight_bytes=weight_bytes)

@@ -1,0 +1,408 @@
+"""Shape-only cost formulas, one per ONNX op type.
+
+Convention (used everywhere in irwua):
+
+* **MACs** count the multiply-accumulates of Conv, ConvTranspose, Gemm, MatMul, Einsum, their
+  quantized forms and recurrent cells, including matmuls between two activations (attention).
+  Grouped and depthwise convolutions divide by ``group``; dilation and stride change only the
+  output size, which is read from the inferred shapes.
+* **FLOPs** are 2 x MACs, plus one add per output element for a bias, plus the per-element costs
+  in the tables below for every other op.
+* Ops that only move data (reshape, transpose, gather, concat, ...) cost 0 FLOPs, by table.
+* An op type with no formula here is *unsupported*: the FLOPs pass lists it with its count and
+  never counts it as a silent zero.
+
+Per-element cost tables (FLOPs per output element unless said otherwise):
+
+================================================  ===============================================
+ops                                               FLOPs
+================================================  ===============================================
+Add, Sub, Mul, Div, Pow, Mod, Neg, Abs, Relu,     1
+LeakyRelu, PRelu, Clip, Exp, Log, Sqrt, Erf,
+Tanh, trigonometric, rounding, comparisons,
+logical ops, Where
+Sigmoid, HardSigmoid, Selu, Celu                  3
+HardSwish, Mish                                   4
+Gelu                                              5 (erf form)
+Softplus, Softsign, Elu, Shrink,                  2
+Quantize/DequantizeLinear
+Sum, Max, Min of n inputs                         n - 1 (Mean: n)
+BatchNormalization (inference)                    2 (one scale, one shift)
+Layer/Instance/GroupNormalization                 7 (mean, subtract, square, sum, normalize,
+                                                  scale, shift; 6 without a bias)
+Softmax, LogSoftmax                               5 (max, subtract, exp, sum, divide)
+LRN                                               size + 3
+MaxPool, AveragePool, LpPool                      kernel elements per output element
+GlobalAverage/Max/LpPool, Reduce*, ArgMax/Min     1 per *input* element (+1 per output for means)
+Resize / Upsample                                 nearest 0; linear 2*2^r-1; cubic 2*4^r-1
+                                                  (r = number of resized axes)
+================================================  ===============================================
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Cost:
+    macs: int
+    flops: int
+
+
+@dataclass(frozen=True)
+class OpShapes:
+    """What a cost formula may read: input/output shapes (None if absent) and attributes."""
+
+    ins: Sequence[Shape | None]
+    outs: Sequence[Shape | None]
+    attrs: dict[str, Any]
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        return self.attrs.get(key, default)
+
+    def has_input(self, index: int) -> bool:
+        return index < len(self.ins) and self.ins[index] is not None
+
+    @property
+    def out_size(self) -> int:
+        return _size(self.outs[0])
+
+    @property
+    def in_size(self) -> int:
+        return _size(self.ins[0])
+
+
+CostFormula = Callable[[OpShapes], Cost]
+FORMULAS: dict[str, CostFormula] = {}
+
+
+def formula(*op_types: str) -> Callable[[CostFormula], CostFormula]:
+    """Register a cost formula for one or more op types."""
+
+    def register(function: CostFormula) -> CostFormula:
+        for op_type in op_types:
+            FORMULAS[op_type] = function
+        return function
+
+    return register
+
+
+def _size(shape: Shape | None) -> int:
+    if shape is None:
+        raise KeyError("shape unknown")
+    return math.prod(shape)
+
+
+def _conv(op: OpShapes, w: int, bias: int | None) -> Cost:
+    """Each output element is a dot product over (C_in / group) x kernel: weight.shape[1:]."""
+    macs = op.out_size * math.prod(op.ins[w][1:])
+    return Cost(macs, 2 * macs + (op.out_size if bias is not None and op.has_input(bias) else 0))
+
+
+@formula("Conv")
+def conv(op: OpShapes) -> Cost:
+    return _conv(op, 1, 2)
+
+
+@formula("ConvInteger")
+def conv_integer(op: OpShapes) -> Cost:
+    return _conv(op, 1, None)
+
+
+@formula("QLinearConv")
+def qlinear_conv(op: OpShapes) -> Cost:
+    return _conv(op, 3, 8)
+
+
+@formula("ConvTranspose")
+def conv_transpose(op: OpShapes) -> Cost:
+    # Every input element is multiplied into (C_out / group) x kernel outputs.
+    macs = op.in_size * math.prod(op.ins[1][1:])
+    return Cost(macs, 2 * macs + (op.out_size if op.has_input(2) else 0))
+
+
+@formula("Gemm")
+def gemm(op: OpShapes) -> Cost:
+    a, b = op.ins[0], op.ins[1]
+    m, k = (a[1], a[0]) if op.attr("transA", 0) else (a[0], a[1])
+    n = b[0] if op.attr("transB", 0) else b[1]
+    macs = m * n * k
+    extra = 0
+    if op.has_input(2):
+        extra += m * n * (1 + (op.attr("beta", 1.0) != 1.0))
+    if op.attr("alpha", 1.0) != 1.0:
+        extra += m * n
+    return Cost(macs, 2 * macs + extra)
+
+
+@formula("MatMul", "MatMulInteger", "QLinearMatMul")
+def matmul(op: OpShapes) -> Cost:
+    """Batched matmul: every output element is a dot product over the left operand's last axis."""
+    macs = op.out_size * op.ins[0][-1]
+    return Cost(macs, 2 * macs)
+
+
+@formula("Einsum")
+def einsum(op: OpShapes) -> Cost:
+    """Naive contraction cost: the product of every index's size, per extra operand."""
+    equation = op.attr("equation").replace(" ", "")
+    terms = equation.split("->")[0].split(",")
+    sizes: dict[str, int] = {}
+    for term, shape in zip(terms, op.ins, strict=True):
+        letters = re.findall(r"\.\.\.|[A-Za-z]", term)
+        if "..." in letters:
+            fixed = len(letters) - 1
+            at = letters.index("...")
+            ellipsis_dims = shape[at : len(shape) - (fixed - at)]
+            for i, dim in enumerate(ellipsis_dims):
+                sizes[f"...{i}"] = max(sizes.get(f"...{i}", 1), dim)
+            letters = letters[:at] + letters[at + 1 :]
+            shape = shape[:at] + shape[len(shape) - (fixed - at) :]
+        for letter, dim in zip(letters, shape, strict=True):
+            sizes[letter] = max(sizes.get(letter, 1), dim)
+    macs = math.prod(sizes.values()) * max(len(terms) - 1, 1)
+    return Cost(macs, 2 * macs)
+
+
+_GATE_ELEMENTWISE = {"LSTM": 15, "GRU": 12, "RNN": 1}
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def _recurrent(op_type: str) -> CostFormula:
+    """LSTM/GRU/RNN: gate matmuls on input and hidden state, bias adds, gate nonlinearities."""
+
+    def cost(op: OpShapes) -> Cost:
+        x, w = op.ins[0], op.ins[1]
+        seq, batch = (x[1], x[0]) if op.attr("layout", 0) else (x[0], x[1])
+        directions, gates_hidden, input_size = w
+        hidden = gates_hidden // _GATES[op_type]
+        steps = directions * seq * batch
+        macs = steps * gates_hidden * (input_size + hidden)
+        bias = steps * 2 * gates_hidden if op.has_input(3) else 0
+        return Cost(macs, 2 * macs + bias + steps * hidden * _GATE_ELEMENTWISE[op_type])
+
+    return cost
+
+
+for _op in _GATES:
+    FORMULAS[_op] = _recurrent(_op)
+
+
+def _per_output(cost: int) -> CostFormula:
+    return lambda op: Cost(0, cost * op.out_size)
+
+
+def _per_input(cost: int, per_output: int = 0) -> CostFormula:
+    return lambda op: Cost(0, cost * op.in_size + per_output * op.out_size)
+
+
+ELEMENTWISE_COST = {
+    **dict.fromkeys(
+        [
+            "Add",
+            "Sub",
+            "Mul",
+            "Div",
+            "Pow",
+            "Mod",
+            "Neg",
+            "Abs",
+            "Reciprocal",
+            "Sqrt",
+            "Exp",
+            "Log",
+            "Erf",
+            "Relu",
+            "LeakyRelu",
+            "PRelu",
+            "Clip",
+            "ThresholdedRelu",
+            "Tanh",
+            "Sin",
+            "Cos",
+            "Tan",
+            "Asin",
+            "Acos",
+            "Atan",
+            "Sinh",
+            "Cosh",
+            "Asinh",
+            "Acosh",
+            "Atanh",
+            "Floor",
+            "Ceil",
+            "Round",
+            "Sign",
+            "Equal",
+            "Greater",
+            "Less",
+            "GreaterOrEqual",
+            "LessOrEqual",
+            "Not",
+            "And",
+            "Or",
+            "Xor",
+            "Where",
+            "IsNaN",
+            "IsInf",
+            "BitShift",
+            "BitwiseAnd",
+            "BitwiseOr",
+            "BitwiseXor",
+            "BitwiseNot",
+        ],
+        1,
+    ),
+    **dict.fromkeys(
+        ["Softplus", "Softsign", "Elu", "Shrink", "QuantizeLinear", "DequantizeLinear"], 2
+    ),
+    **dict.fromkeys(["Sigmoid", "HardSigmoid", "Selu", "Celu"], 3),
+    **dict.fromkeys(["HardSwish", "Mish"], 4),
+    "Gelu": 5,
+    "BatchNormalization": 2,
+    "Softmax": 5,
+    "LogSoftmax": 5,
+    "Hardmax": 2,
+}
+"""FLOPs per output element of ops that apply a fixed function to each element."""
+
+DATA_MOVEMENT = [
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Concat",
+    "Split",
+    "Slice",
+    "Gather",
+    "GatherElements",
+    "GatherND",
+    "ScatterElements",
+    "ScatterND",
+    "Scatter",
+    "Expand",
+    "Tile",
+    "Pad",
+    "Identity",
+    "Dropout",
+    "Shape",
+    "Size",
+    "Cast",
+    "CastLike",
+    "Constant",
+    "ConstantOfShape",
+    "Range",
+    "DepthToSpace",
+    "SpaceToDepth",
+    "OneHot",
+    "NonZero",
+    "Compress",
+    "ReverseSequence",
+    "EyeLike",
+    "Trilu",
+    "If",
+    "Loop",
+    "Scan",
+    "SplitToSequence",
+    "SequenceAt",
+    "SequenceConstruct",
+    "SequenceEmpty",
+    "SequenceInsert",
+    "SequenceLength",
+    "ConcatFromSequence",
+    "Optional",
+    "OptionalGetElement",
+    "OptionalHasElement",
+    "MaxRoiPool",
+    "Unique",
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "Bernoulli",
+    "Multinomial",
+    "NonMaxSuppression",
+]
+"""Ops that cost 0 FLOPs by convention: they move, select or create data (control flow: the ops
+in the subgraphs are counted instead)."""
+
+PER_INPUT_COST = {
+    "GlobalAveragePool": (1, 1),
+    "GlobalMaxPool": (1, 0),
+    "GlobalLpPool": (2, 1),
+    "ReduceSum": (1, 0),
+    "ReduceMax": (1, 0),
+    "ReduceMin": (1, 0),
+    "ReduceProd": (1, 0),
+    "ReduceL1": (2, 0),
+    "ReduceMean": (1, 1),
+    "ReduceSumSquare": (2, 0),
+    "ReduceL2": (2, 1),
+    "ReduceLogSum": (1, 1),
+    "ReduceLogSumExp": (2, 1),
+    "ArgMax": (1, 0),
+    "ArgMin": (1, 0),
+    "CumSum": (1, 0),
+    "TopK": (1, 0),
+}
+"""(FLOPs per input element, FLOPs per output element) of reductions."""
+
+for _op, _cost in ELEMENTWISE_COST.items():
+    FORMULAS[_op] = _per_output(_cost)
+for _op in DATA_MOVEMENT:
+    FORMULAS[_op] = _per_output(0)
+for _op, (_per_in, _per_out) in PER_INPUT_COST.items():
+    FORMULAS[_op] = _per_input(_per_in, _per_out)
+
+
+@formula("Sum", "Max", "Min")
+def variadic(op: OpShapes) -> Cost:
+    return Cost(0, (len(op.ins) - 1) * op.out_size)
+
+
+@formula("Mean")
+def mean(op: OpShapes) -> Cost:
+    return Cost(0, len(op.ins) * op.out_size)
+
+
+@formula("LayerNormalization", "InstanceNormalization", "GroupNormalization")
+def normalization(op: OpShapes) -> Cost:
+    return Cost(0, (7 if op.has_input(2) else 6) * op.out_size)
+
+
+@formula("LpNormalization")
+def lp_normalization(op: OpShapes) -> Cost:
+    return Cost(0, 3 * op.out_size)
+
+
+@formula("MeanVarianceNormalization")
+def mean_variance_normalization(op: OpShapes) -> Cost:
+    return Cost(0, 5 * op.out_size)
+
+
+@formula("LRN")
+def lrn(op: OpShapes) -> Cost:
+    return Cost(0, (int(op.attr("size")) + 3) * op.out_size)
+
+
+@formula("MaxPool", "AveragePool", "LpPool")
+def pool(op: OpShapes) -> Cost:
+    return Cost(0, op.out_size * math.prod(op.attr("kernel_shape")))
+
+
+@formula("Resize", "Upsample")
+def resize(op: OpShapes) -> Cost:
+    mode = op.attr("mode", "nearest")
+    if mode == "nearest":
+        return Cost(0, 0)
+    resized = sum(a != b for a, b in zip(op.ins[0], op.outs[0], strict=True))
+    corners = (2 if mode == "linear" else 4) ** resized
+    return Cost(0, (2 * corners - 1) * op.out_size)
