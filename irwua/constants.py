@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 
 from irwua.graph import ConstantTable, Node
-from irwua.ingest import tensor_to_array
+from irwua.ingest import numpy_dtype, tensor_to_array
 
 Folder = Callable[[list[np.ndarray], Mapping[str, object], int], np.ndarray]
 
@@ -42,7 +42,7 @@ def _constant_of_shape(inputs: list[np.ndarray], attrs: Mapping[str, object], _o
 
 
 def _cast(inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int) -> np.ndarray:
-    return inputs[0].astype(onnx.helper.tensor_dtype_to_np_dtype(int(attrs["to"])))
+    return inputs[0].astype(numpy_dtype(int(attrs["to"])))
 
 
 def _transpose(inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int) -> np.ndarray:

@@ -8,6 +8,7 @@ is refused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterator
@@ -94,7 +95,7 @@ def _map_external(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray
         )
     if not target.is_file():
         raise IrwuaError(f"External data file '{target}' for tensor '{tensor.name}' is missing.")
-    dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type))
+    dtype = numpy_dtype(tensor.data_type)
     shape = tuple(tensor.dims)
     offset = int(info.get("offset", 0))
     count = int(np.prod(shape, dtype=np.int64))
@@ -127,24 +128,37 @@ def initializers(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
             yield from initializers(sub)
 
 
+_ATTRIBUTE_READERS = {
+    onnx.AttributeProto.INT: lambda attr: attr.i,
+    onnx.AttributeProto.FLOAT: lambda attr: attr.f,
+    onnx.AttributeProto.STRING: lambda attr: attr.s.decode("utf-8", "replace"),
+    onnx.AttributeProto.INTS: lambda attr: tuple(attr.ints),
+    onnx.AttributeProto.FLOATS: lambda attr: tuple(attr.floats),
+    onnx.AttributeProto.STRINGS: lambda attr: tuple(
+        s.decode("utf-8", "replace") for s in attr.strings
+    ),
+    onnx.AttributeProto.TENSOR: lambda attr: numpy_helper.to_array(attr.t),
+}
+
+
 def attributes(node: onnx.NodeProto) -> dict[str, object]:
-    """Plain-Python attribute values; tensors become numpy, subgraphs are left out."""
+    """Plain-Python attribute values; tensors become numpy; subgraphs and rarer kinds are left out
+    (subgraphs become scopes of the layer graph)."""
     values: dict[str, object] = {}
     for attr in node.attribute:
-        if attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-            continue
-        if attr.type == onnx.AttributeProto.TENSOR:
-            values[attr.name] = numpy_helper.to_array(attr.t)
-            continue
-        value = onnx.helper.get_attribute_value(attr)
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", errors="replace")
-        elif isinstance(value, list):
-            value = tuple(
-                v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value
-            )
-        values[attr.name] = value
+        reader = _ATTRIBUTE_READERS.get(attr.type)
+        if reader is not None:
+            values[attr.name] = reader(attr)
     return values
+
+
+@functools.cache
+def numpy_dtype(elem_type: int) -> np.dtype:
+    """The numpy dtype of an ONNX element type (float32 for types numpy cannot hold)."""
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, TypeError, ValueError):
+        return np.dtype(np.float32)
 
 
 def opset_version(proto: onnx.ModelProto) -> int:

@@ -18,7 +18,7 @@ import onnx
 
 from irwua.errors import IrwuaError
 from irwua.graph import TensorInfo
-from irwua.ingest import ModelSource, initializers, subgraphs
+from irwua.ingest import ModelSource, initializers, numpy_dtype, subgraphs
 
 Shape = tuple[int, ...]
 
@@ -150,8 +150,9 @@ def infer_tensors(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, 
     tensors: dict[str, TensorInfo] = {}
     _collect(inferred.graph, tensors)
     for tensor in initializers(source.proto.graph):
-        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type))
-        tensors[tensor.name] = TensorInfo(tensor.name, tuple(tensor.dims), dtype)
+        tensors[tensor.name] = TensorInfo(
+            tensor.name, tuple(tensor.dims), numpy_dtype(tensor.data_type)
+        )
     missing = [name for name in _main_outputs(source.proto) if _unresolved(tensors.get(name))]
     if missing:
         tensors.update(_run_for_shapes(source.proto, bound, missing, tensors))
@@ -200,10 +201,7 @@ def _to_info(vi: onnx.ValueInfoProto) -> TensorInfo | None:
     if not vi.type.HasField("tensor_type"):
         return None
     ttype = vi.type.tensor_type
-    try:
-        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type))
-    except (KeyError, TypeError, ValueError):
-        dtype = np.dtype(np.float32)
+    dtype = numpy_dtype(ttype.elem_type)
     shape = None
     if ttype.HasField("shape"):
         dims = [d.dim_value if d.HasField("dim_value") else -1 for d in ttype.shape.dim]

@@ -145,7 +145,7 @@ def _node_cost(node: Node, graph: LayerGraph, unsupported: Counter, unresolved: 
     op = OpShapes(
         ins=[graph.shape(name) if name else None for name in node.inputs],
         outs=[graph.shape(name) if name else None for name in node.outputs],
-        attrs=dict(node.attrs),
+        attrs=node.attrs,
     )
     try:
         return formula(op)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +62,7 @@ class OpShapes:
 
     ins: Sequence[Shape | None]
     outs: Sequence[Shape | None]
-    attrs: dict[str, Any]
+    attrs: Mapping[str, Any]
 
     def attr(self, key: str, default: Any = None) -> Any:
         return self.attrs.get(key, default)

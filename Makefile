@@ -1,0 +1,64 @@
+# irwua - set-up, demo, tests and benchmarks. Everything installs into .venv.
+#   make demo     analyze the bundled example model and print where the report is
+#   make test     ruff + the whole test suite
+#   make install  .venv with every extra (torch, tensorflow)
+#   make bench    benchmarks (side-by-side ratios)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+DEMO_OUT := demo-report
+
+.PHONY: demo test install bench lint dot clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools
+
+# One stamp per set of extras, redone when pyproject.toml changes.
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[dev,torch]"
+	touch $@
+
+$(VENV)/.all: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[dev,all]"
+	touch $@
+
+$(VENV)/.bench: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[dev,torch,bench]"
+	touch $@
+
+# Graphviz's `dot` renders the diagrams; without it irwua still writes .dot sources.
+dot:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's graphviz (for the dot binary)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	  else \
+	    echo "note: Graphviz 'dot' is missing; install it with 'sudo apt-get install graphviz'" \
+	         "(irwua still works and writes .dot sources)"; \
+	  fi; }
+
+demo: $(VENV)/.core dot
+	$(BIN)/irwua analyze examples/digits_cnn.onnx --out $(DEMO_OUT) --samples 1347 --epochs 30
+	@echo "Open $(abspath $(DEMO_OUT))/report.html"
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(VENV)/.dev dot lint
+	$(BIN)/python -m pytest -q
+
+install: $(VENV)/.all dot
+
+bench: $(VENV)/.bench
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache build *.egg-info
