@@ -83,9 +83,11 @@ def available_passes() -> dict[str, PassSpec]:
     return dict(_REGISTRY)
 
 
-def resolve_order(requested: Iterable[str]) -> list[str]:
+def resolve_order(
+    requested: Iterable[str], registry: Mapping[str, PassSpec] | None = None
+) -> list[str]:
     """The requested passes and everything they require, each after its requirements."""
-    registry = available_passes()
+    registry = available_passes() if registry is None else registry
     order: list[str] = []
     visiting: list[str] = []
 
@@ -110,16 +112,20 @@ def resolve_order(requested: Iterable[str]) -> list[str]:
 
 @dataclass
 class PassManager:
-    """Runs passes over one graph, once each, keeping their results and timings."""
+    """Runs passes over one graph, once each, keeping their results and timings.
+
+    ``registry`` defaults to the registered passes; tests and plugins may pass their own.
+    """
 
     graph: LayerGraph
     options: Options = field(default_factory=Options)
+    registry: Mapping[str, PassSpec] = field(default_factory=available_passes)
     results: dict[str, PassResult] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def run(self, requested: Iterable[str]) -> dict[str, PassResult]:
-        registry = available_passes()
-        for name in resolve_order(requested):
+        registry = self.registry
+        for name in resolve_order(requested, registry):
             if name in self.results:
                 continue
             context = PassContext(self.graph, MappingProxyType(self.results), self.options)

@@ -1,0 +1,48 @@
+"""Tiny ONNX models built with onnx.helper, shared by the tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+FLOAT = TensorProto.FLOAT
+
+
+def model(nodes, inputs, outputs, initializers=(), opset: int = 17, ir_version: int = 8):
+    """A ModelProto from nodes, (name, shape[, elem_type]) inputs/outputs and numpy
+    initializers by name."""
+    graph = helper.make_graph(
+        nodes,
+        "test",
+        [_value(*spec) for spec in inputs],
+        [_value(*spec) for spec in outputs],
+        [
+            numpy_helper.from_array(np.asarray(value), name)
+            for name, value in dict(initializers).items()
+        ],
+    )
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir_version
+    )
+
+
+def _value(name, shape, elem_type=FLOAT):
+    return helper.make_tensor_value_info(name, elem_type, shape)
+
+
+def mlp(in_features: int = 4, hidden: int = 8, out: int = 3, seed: int = 0) -> onnx.ModelProto:
+    """x[batch, in] -> Gemm -> Relu -> Gemm -> y[batch, out], weights stored as initializers."""
+    rng = np.random.default_rng(seed)
+    weights = {
+        "w1": rng.standard_normal((hidden, in_features)).astype(np.float32),
+        "b1": rng.standard_normal(hidden).astype(np.float32),
+        "w2": rng.standard_normal((out, hidden)).astype(np.float32),
+        "b2": rng.standard_normal(out).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
+        helper.make_node("Relu", ["h"], ["a"], name="relu"),
+        helper.make_node("Gemm", ["a", "w2", "b2"], ["y"], name="fc2", transB=1),
+    ]
+    return model(nodes, [("x", ["batch", in_features])], [("y", ["batch", out])], weights)

@@ -1,0 +1,109 @@
+"""The command line: outputs, summaries, and one clear sentence for every bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+from builders import mlp
+
+import irwua
+from irwua.cli import main
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits_cnn.onnx"
+
+
+@pytest.fixture
+def mlp_file(tmp_path) -> Path:
+    path = tmp_path / "mlp.onnx"
+    onnx.save(mlp(), path)
+    return path
+
+
+def test_analyze_writes_json_and_html_and_prints_a_summary(tmp_path, capsys):
+    out = tmp_path / "report"
+    assert (
+        main(["analyze", str(EXAMPLE), "--out", str(out), "--samples", "100", "--epochs", "2"]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "MACs" in printed and f"report: {out / 'report.html'}" in printed
+    document = json.loads((out / "analysis.json").read_text())
+    totals = document["totals"]
+    assert totals["params"] > 0 and totals["macs"] > 0 and totals["flops"] > 2 * totals["macs"]
+    assert totals["training_flops"] == pytest.approx(totals["flops"] * 3 * 100 * 2)
+    assert {"name", "op_type", "params", "macs", "flops"} <= set(document["layers"][0])
+    assert sum(layer["macs"] for layer in document["layers"]) == totals["macs"]
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "digits_cnn.onnx" in html
+    assert sorted(p.name for p in out.iterdir()) == ["analysis.json", "report.html"]
+
+
+def test_passes_and_version(capsys):
+    assert main(["passes"]) == 0
+    assert capsys.readouterr().out.startswith("flops ")
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"irwua {irwua.__version__}"
+
+
+def _bad(tmp_path, kind: str) -> list[str]:
+    path = tmp_path / "model.onnx"
+    if kind == "missing":
+        return [str(tmp_path / "absent.onnx")]
+    if kind == "not-onnx":
+        path.write_text("name,value\nalpha,1\n")
+    elif kind == "truncated":
+        path.write_bytes(mlp().SerializeToString()[:-9])
+    else:
+        onnx.save(mlp(), path)
+    return {
+        "shape": [str(path), "--input-shape", "x=1x5"],
+        "unknown-pass": [str(path), "--passes", "flops,warp"],
+        "samples": [str(path), "--samples", "0"],
+    }.get(kind, [str(path)])
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing", "does not exist"),
+        ("not-onnx", "not"),
+        ("truncated", "truncated"),
+        ("shape", "needs 4 at axis 1"),
+        ("unknown-pass", "Unknown pass 'warp'"),
+        ("samples", "--samples must be a positive number"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_nothing_is_written(tmp_path, capsys, kind, message):
+    out = tmp_path / "out"
+    assert main(["analyze", *_bad(tmp_path, kind), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("irwua: error: ") and message in error
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert not out.exists()
+
+
+def test_unwritable_output_directory(mlp_file, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["analyze", str(mlp_file), "--out", str(blocker / "sub")]) == 2
+    assert "Cannot write to" in capsys.readouterr().err
+
+
+def test_process_exit_code_and_debug_traceback(tmp_path):
+    missing = str(tmp_path / "absent.onnx")
+    plain = subprocess.run(
+        [sys.executable, "-m", "irwua", "analyze", missing], capture_output=True, text=True
+    )
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    debug = subprocess.run(
+        [sys.executable, "-m", "irwua", "--debug", "analyze", missing],
+        capture_output=True,
+        text=True,
+    )
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
