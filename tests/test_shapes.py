@@ -49,7 +49,7 @@ def test_symbolic_inner_dim_must_be_given_and_contradictions_are_caught():
         [("y", ["batch", 3])],
         {"w": np.ones((4, 3), np.float32)},
     )
-    with pytest.raises(IrwuaError, match="'features' at axis 1.*--input-shape x=DIMS"):
+    with pytest.raises(IrwuaError, match=r"'features' at axis 1.*--input-shape x=DIMS"):
         irwua.analyze(proto)
     assert irwua.analyze(proto, input_shapes={"x": (2, 4)}).graph.shape("y") == (2, 3)
     with pytest.raises(IrwuaError, match="do not fit the model"):
