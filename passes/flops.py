@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
-
 from irwua.graph import Layer, LayerGraph, Node
+from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
 from irwua.pipeline import PassContext, PassResult, register_pass
 
 COUNTS = ("macs", "flops", "params", "weight_bytes", "activation_bytes")
