@@ -10,7 +10,7 @@ from irwua.constants import collect_constants
 from irwua.graph import LayerGraph, Node, TensorInfo
 from irwua.ingest import ModelSource, attributes, initializers, opset_version, subgraphs
 from irwua.layers import find_layers
-from irwua.shapes import Shape, bind_inputs, infer_tensors, model_inputs
+from irwua.shapes import Shape, batch_size, bind_inputs, infer_tensors, model_inputs
 
 
 def build_graph(source: ModelSource, input_shapes: Mapping[str, Shape] | None = None) -> LayerGraph:
@@ -32,6 +32,7 @@ def build_graph(source: ModelSource, input_shapes: Mapping[str, Shape] | None = 
         "doc_string": proto.doc_string,
         "metadata_props": {p.key: p.value for p in proto.metadata_props},
         "input_shapes": {name: list(shape) for name, shape in bound.items()},
+        "batch": batch_size(proto, bound),
     }
     return LayerGraph(
         nodes=nodes,

@@ -75,6 +75,20 @@ def bind_inputs(proto: onnx.ModelProto, given: Mapping[str, Shape]) -> dict[str,
     return bound
 
 
+def batch_size(proto: onnx.ModelProto, bound: Mapping[str, Shape]) -> int:
+    """What per-sample counts are divided by: in the first input, the axis whose symbolic name
+    contains 'batch', else its leading axis (1 for inputs of rank 0 or 1)."""
+    inputs = model_inputs(proto)
+    if not inputs or inputs[0].name not in bound:
+        return 1
+    shape = bound[inputs[0].name]
+    declared = _declared_dims(inputs[0]) or []
+    for axis, dim in enumerate(declared):
+        if isinstance(dim, str) and "batch" in dim.lower() and axis < len(shape):
+            return shape[axis]
+    return shape[0] if len(shape) >= 2 else 1
+
+
 def _declared_dims(vi: onnx.ValueInfoProto) -> list[int | str | None] | None:
     ttype = vi.type.tensor_type
     if not ttype.HasField("shape"):
@@ -178,7 +192,12 @@ def _skeleton(proto: onnx.ModelProto, bound: Mapping[str, Shape]) -> onnx.ModelP
                 onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
             )
     skeleton_graph = onnx.helper.make_graph(
-        list(graph.node), graph.name or "main", inputs, list(graph.output), small
+        list(graph.node),
+        graph.name or "main",
+        inputs,
+        list(graph.output),
+        small,
+        value_info=list(graph.value_info),
     )
     skeleton = onnx.helper.make_model(
         skeleton_graph, opset_imports=list(proto.opset_import), ir_version=max(proto.ir_version, 4)

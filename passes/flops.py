@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
+
+import numpy as np
 
 from irwua.graph import Layer, LayerGraph, Node
 from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
@@ -46,12 +48,11 @@ class Counts:
 
     def scaled(self, factor: int) -> Counts:
         """Compute counts repeated ``factor`` times (weights are stored once)."""
-        return Counts(
-            self.macs * factor,
-            self.flops * factor,
-            self.params,
-            self.weight_bytes,
-            self.activation_bytes * factor,
+        return replace(
+            self,
+            macs=self.macs * factor,
+            flops=self.flops * factor,
+            activation_bytes=self.activation_bytes * factor,
         )
 
     def as_dict(self) -> dict[str, int]:
@@ -97,7 +98,7 @@ class FlopsResult(PassResult):
 @register_pass("flops", "MACs, FLOPs, parameters, weight and activation bytes per op, layer, model")
 def run_flops(context: PassContext) -> FlopsResult:
     graph = context.graph
-    batch = _batch(graph)
+    batch = int(graph.metadata.get("batch", 1))
     unsupported: Counter[str] = Counter()
     unresolved: Counter[str] = Counter()
     nodes: dict[str, Counts] = {}
@@ -105,7 +106,9 @@ def run_flops(context: PassContext) -> FlopsResult:
         cost = _node_cost(node, graph, unsupported, unresolved)
         nodes[node.name] = _per_sample(cost, batch) + _storage(node, graph, batch)
     notes: list[str] = []
-    total = _scope_total("", graph, nodes, notes) + _shared_weight_correction(graph, nodes)
+    compute = _scope_total("", graph, nodes, notes)
+    params, weight_bytes = _stored_weights(graph)
+    total = replace(compute, params=params, weight_bytes=weight_bytes)
     layers = {layer.name: _layer_counts(layer, graph, nodes) for layer in graph.layers}
     by_op: dict[str, Counts] = {}
     for node in graph.nodes:
@@ -127,13 +130,6 @@ def run_flops(context: PassContext) -> FlopsResult:
         batch=batch,
         training_flops=training,
     )
-
-
-def _batch(graph: LayerGraph) -> int:
-    """The leading dim of the first input: what the per-sample counts are divided by."""
-    shapes = graph.metadata.get("input_shapes", {})
-    first = shapes.get(graph.inputs[0]) if graph.inputs else None
-    return int(first[0]) if first and len(first) >= 2 and first[0] > 0 else 1
 
 
 def _node_cost(node: Node, graph: LayerGraph, unsupported: Counter, unresolved: Counter) -> Cost:
@@ -170,7 +166,11 @@ def _storage(node: Node, graph: LayerGraph, batch: int) -> Counts:
             value = graph.constants.values[tensor]
             params += int(value.size)
             weight_bytes += int(value.size) * value.dtype.itemsize
-    activation = sum(graph.tensors[o].nbytes or 0 for o in node.outputs if o in graph.tensors)
+    activation = sum(
+        graph.tensors[o].nbytes or 0
+        for o in node.outputs
+        if o in graph.tensors and o not in graph.constants
+    )
     return Counts(params=params, weight_bytes=weight_bytes, activation_bytes=activation // batch)
 
 
@@ -220,16 +220,14 @@ def _iterations(node: Node, graph: LayerGraph, notes: list[str]) -> int:
     return 1
 
 
-def _shared_weight_correction(graph: LayerGraph, nodes: Mapping[str, Counts]) -> Counts:
-    """Subtract repeated counts of a stored tensor read by several layers (tied weights)."""
-    seen: set[str] = set()
-    params = weight_bytes = 0
+def _stored_weights(graph: LayerGraph) -> tuple[int, int]:
+    """Parameters and bytes of the layers' learned tensors, each stored tensor counted once
+    (tied weights, weights shared by the branches of an If)."""
+    counted: dict[str, np.ndarray] = {}
     for layer in graph.layers:
-        for tensor in dict.fromkeys(layer.tensors.values()):
-            origin = graph.constants.origins.get(tensor, tensor)
-            if origin in seen:
-                value = graph.constants.values[tensor]
-                params -= int(value.size)
-                weight_bytes -= int(value.size) * value.dtype.itemsize
-            seen.add(origin)
-    return Counts(params=params, weight_bytes=weight_bytes)
+        for tensor in layer.tensors.values():
+            counted.setdefault(
+                graph.constants.origins.get(tensor, tensor), graph.constants.values[tensor]
+            )
+    params = sum(int(value.size) for value in counted.values())
+    return params, sum(int(value.size) * value.dtype.itemsize for value in counted.values())
