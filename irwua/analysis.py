@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -15,11 +15,11 @@ import numpy as np
 
 from irwua import __version__
 from irwua.build import build_graph
+from irwua.data import make_dataset
 from irwua.errors import IrwuaError
 from irwua.graph import LayerGraph
-from irwua.ingest import load_model
 from irwua.pipeline import Options, PassManager, PassResult
-from irwua.shapes import Shape
+from irwua.shapes import Shape, input_specs
 
 DEFAULT_PASSES = ("flops",)
 
@@ -113,30 +113,30 @@ def analyze(
     passes: Iterable[str] = DEFAULT_PASSES,
     input_shapes: Mapping[str, Shape] | None = None,
     options: Options | None = None,
+    framework: str | None = None,
 ) -> Analysis:
-    """Analyze ``model`` (an ONNX path or ModelProto) by running ``passes`` and what they need.
+    """Analyze ``model`` by running ``passes`` and the passes they require.
 
-    ``input_shapes`` binds symbolic input dims (``{"image": (1, 3, 224, 224)}``); without it the
-    shapes come from ``data`` when given, else from the model with a batch of 1.
+    ``model`` is an ONNX path or ``onnx.ModelProto`` (or a framework model, see
+    ``irwua.exporters``). ``data`` is sample input: an array, a list of arrays or a dict by input
+    name, samples on axis 0. ``input_shapes`` binds symbolic input dims
+    (``{"image": (1, 3, 224, 224)}``); without it they come from ``data`` (one sample), else a
+    symbolic batch dim becomes 1.
     """
-    source = load_model(model)
-    shapes = dict(_data_shapes(data, source.proto) if data is not None else {})
+    from irwua.exporters import load
+
+    loaded = load(model, framework=framework, example=data)
+    dataset = None
+    if data is not None:
+        dataset = make_dataset(data, input_specs(loaded.source.proto))
+    shapes = dataset.sample_shapes() if dataset is not None else {}
     shapes.update(input_shapes or {})
-    graph = build_graph(source, shapes)
-    manager = PassManager(graph, options or Options())
+    graph = build_graph(loaded.source, shapes, loaded.layer_names, loaded.layer_notes)
+    graph.metadata["framework"] = loaded.framework
+    graph.metadata["export_notes"] = list(loaded.notes)
+    manager = PassManager(graph, options or Options(), data=dataset)
     manager.run(list(passes))
     return Analysis(graph, dict(manager.results), dict(manager.seconds), manager.options)
-
-
-def _data_shapes(data: Any, proto) -> dict[str, Shape]:
-    from irwua.shapes import model_inputs
-
-    names = [vi.name for vi in model_inputs(proto)]
-    if isinstance(data, Mapping):
-        return {name: tuple(np.shape(value)) for name, value in data.items()}
-    if isinstance(data, Sequence) and not isinstance(data, (str, bytes)) and len(names) > 1:
-        return {name: tuple(np.shape(value)) for name, value in zip(names, data, strict=False)}
-    return {names[0]: tuple(np.shape(data))}
 
 
 def write_files(directory: Path, contents: Mapping[str, str]) -> dict[str, Path]:

@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import onnx
 
 from irwua.constants import collect_constants
-from irwua.graph import LayerGraph, Node, TensorInfo
+from irwua.graph import Layer, LayerGraph, Node, TensorInfo
 from irwua.ingest import ModelSource, attributes, initializers, opset_version, subgraphs
 from irwua.layers import find_layers
 from irwua.shapes import Shape, batch_size, bind_inputs, infer_tensors, model_inputs
 
 
-def build_graph(source: ModelSource, input_shapes: Mapping[str, Shape] | None = None) -> LayerGraph:
-    """Parse ``source`` into a ``LayerGraph`` with concrete shapes for the given input shapes."""
+def build_graph(
+    source: ModelSource,
+    input_shapes: Mapping[str, Shape] | None = None,
+    layer_names: Mapping[str, str] | None = None,
+    layer_notes: Mapping[str, str] | None = None,
+) -> LayerGraph:
+    """Parse ``source`` into a ``LayerGraph`` with concrete shapes for the given input shapes.
+
+    ``layer_names`` (ONNX node name -> framework name) renames layers to the names users know;
+    ``layer_notes`` attaches a front-end's remark (a BatchNorm folded into a conv) to a layer.
+    """
     proto = source.proto
     opset = opset_version(proto)
     bound = bind_inputs(proto, input_shapes or {})
     tensors: dict[str, TensorInfo] = infer_tensors(source, bound)
     nodes = _flatten(proto.graph, scope="", used=set())
     constants = collect_constants(initializers(proto.graph), nodes, opset, source.base_dir)
-    layers = find_layers(nodes, constants)
+    layers = _named(find_layers(nodes, constants), layer_names or {}, layer_notes or {})
     metadata = {
         "path": str(source.path) if source.path else None,
         "sha256": source.sha256,
@@ -72,3 +82,18 @@ def _flatten(graph: onnx.GraphProto, scope: str, used: set[str]) -> list[Node]:
         for branch, sub in branches:
             nodes.extend(_flatten(sub, branch, used))
     return nodes
+
+
+def _named(layers: list[Layer], names: Mapping[str, str], notes: Mapping[str, str]) -> list[Layer]:
+    """Layers carrying the framework's names (unique: a module called twice gets '#2')."""
+    used: dict[str, int] = {}
+    renamed = []
+    for layer in layers:
+        framework = names.get(layer.node)
+        name = framework or layer.name
+        used[name] = used.get(name, 0) + 1
+        if used[name] > 1:
+            name = f"{name}#{used[name]}"
+        note = "; ".join(filter(None, (layer.note, notes.get(layer.node)))) or None
+        renamed.append(replace(layer, name=name, framework_name=framework, note=note))
+    return renamed

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from irwua.data import Dataset
 from irwua.errors import IrwuaError
 from irwua.graph import LayerGraph
 
@@ -47,11 +48,13 @@ class Options:
 
 @dataclass(frozen=True)
 class PassContext:
-    """What a pass sees: the graph, the results of the passes it required, and the options."""
+    """What a pass sees: the graph, the results of the passes it required, the options, and the
+    user's data (None when none was given)."""
 
     graph: LayerGraph
     results: Mapping[str, PassResult]
     options: Options
+    data: Dataset | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class PassManager:
     graph: LayerGraph
     options: Options = field(default_factory=Options)
     registry: Mapping[str, PassSpec] = field(default_factory=available_passes)
+    data: Dataset | None = None
     results: dict[str, PassResult] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -128,7 +132,9 @@ class PassManager:
         for name in resolve_order(requested, registry):
             if name in self.results:
                 continue
-            context = PassContext(self.graph, MappingProxyType(self.results), self.options)
+            context = PassContext(
+                self.graph, MappingProxyType(self.results), self.options, self.data
+            )
             start = time.perf_counter()
             self.results[name] = registry[name].run(context)
             self.seconds[name] = time.perf_counter() - start

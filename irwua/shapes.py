@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import onnx
 
+from irwua.data import InputSpec
 from irwua.errors import IrwuaError
 from irwua.graph import TensorInfo
 from irwua.ingest import ModelSource, initializers, numpy_dtype, subgraphs
@@ -45,6 +46,14 @@ def model_inputs(proto: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """Graph inputs that are real inputs, not initializers listed as inputs (old IR versions)."""
     stored = {t.name for t in proto.graph.initializer}
     return [vi for vi in proto.graph.input if vi.name not in stored]
+
+
+def input_specs(proto: onnx.ModelProto) -> list[InputSpec]:
+    """The model's inputs as declared: name, numpy dtype and dims."""
+    return [
+        InputSpec(vi.name, numpy_dtype(vi.type.tensor_type.elem_type), _declared_dims(vi))
+        for vi in model_inputs(proto)
+    ]
 
 
 def bind_inputs(proto: onnx.ModelProto, given: Mapping[str, Shape]) -> dict[str, Shape]:
@@ -89,7 +98,7 @@ def batch_size(proto: onnx.ModelProto, bound: Mapping[str, Shape]) -> int:
     return shape[0] if len(shape) >= 2 else 1
 
 
-def _declared_dims(vi: onnx.ValueInfoProto) -> list[int | str | None] | None:
+def _declared_dims(vi: onnx.ValueInfoProto) -> tuple[int | str | None, ...] | None:
     ttype = vi.type.tensor_type
     if not ttype.HasField("shape"):
         return None
@@ -99,7 +108,7 @@ def _declared_dims(vi: onnx.ValueInfoProto) -> list[int | str | None] | None:
             dims.append(int(dim.dim_value))
         else:
             dims.append(dim.dim_param or None)
-    return dims
+    return tuple(dims)
 
 
 def _check_given(name: str, declared, shape: Shape, symbols: dict[str, int]) -> Shape:

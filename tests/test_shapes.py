@@ -16,7 +16,7 @@ def test_symbolic_batch_defaults_to_one_and_given_shapes_bind():
     assert irwua.analyze(mlp()).graph.shape("h") == (1, 8)
     assert irwua.analyze(mlp(), input_shapes={"x": (6, 4)}).graph.shape("h") == (6, 8)
     data = np.zeros((5, 4), np.float32)
-    assert irwua.analyze(mlp(), data=data).graph.shape("y") == (5, 3)
+    assert irwua.analyze(mlp(), data=data).graph.shape("y") == (1, 3)  # one sample
 
 
 def test_parse_shape():

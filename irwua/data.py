@@ -1,0 +1,145 @@
+"""User data as model inputs: conversion, validation against the model, and batching.
+
+Data may be a numpy array (single-input models), a list/tuple of arrays (inputs in order) or a dict
+of arrays by input name; torch and TensorFlow tensors are converted with ``np.asarray``. Axis 0 is
+the sample axis of every array. Each array is checked against the model's declared input: rank,
+fixed dims and dtype kind, with a message that names what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from irwua.errors import IrwuaError
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A model input as declared: name, numpy dtype and dims (int, symbol name or None)."""
+
+    name: str
+    dtype: np.dtype
+    dims: tuple[int | str | None, ...] | None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Model inputs by name, every array with the same number of samples on axis 0."""
+
+    arrays: Mapping[str, np.ndarray]
+    samples: int
+    nonfinite: int = 0
+
+    def batches(self, size: int) -> Iterator[dict[str, np.ndarray]]:
+        """Consecutive batches of at most ``size`` samples (views, not copies)."""
+        for start in range(0, self.samples, size):
+            yield {name: array[start : start + size] for name, array in self.arrays.items()}
+
+    def limit(self, samples: int | None) -> Dataset:
+        """The first ``samples`` samples (all of them when None)."""
+        if samples is None or samples >= self.samples:
+            return self
+        arrays = {name: array[:samples] for name, array in self.arrays.items()}
+        return Dataset(arrays, samples, self.nonfinite)
+
+    def sample_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Input shapes for one sample (axis 0 of size 1), used to bind symbolic dims."""
+        return {name: (1, *array.shape[1:]) for name, array in self.arrays.items()}
+
+
+def make_dataset(data: Any, inputs: Sequence[InputSpec]) -> Dataset:
+    """Match ``data`` to the model's inputs and check shapes and dtypes."""
+    named = _by_name(data, [spec.name for spec in inputs])
+    arrays = {spec.name: _checked(spec, named[spec.name]) for spec in inputs}
+    counts = {name: array.shape[0] for name, array in arrays.items()}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{name}: {count}" for name, count in counts.items())
+        raise IrwuaError(f"The inputs have different numbers of samples ({listed}).")
+    samples = next(iter(counts.values()))
+    if samples == 0:
+        raise IrwuaError("The data is empty: it has 0 samples.")
+    nonfinite = sum(
+        int(np.count_nonzero(~np.isfinite(a))) for a in arrays.values() if a.dtype.kind == "f"
+    )
+    if nonfinite:
+        warnings.warn(
+            f"The data holds {nonfinite} NaN or infinite values; results computed from them "
+            "may be NaN or infinite.",
+            stacklevel=2,
+        )
+    return Dataset(arrays, samples, nonfinite)
+
+
+def _by_name(data: Any, names: list[str]) -> dict[str, Any]:
+    if isinstance(data, Mapping):
+        missing = [name for name in names if name not in data]
+        extra = [key for key in data if key not in names]
+        if missing or extra:
+            raise IrwuaError(
+                f"The data's keys ({', '.join(map(str, data))}) do not match the model's inputs "
+                f"({', '.join(names)})."
+            )
+        return dict(data)
+    if isinstance(data, (list, tuple)):
+        if len(data) != len(names):
+            raise IrwuaError(
+                f"The data has {len(data)} arrays but the model has {len(names)} inputs "
+                f"({', '.join(names)})."
+            )
+        return dict(zip(names, data, strict=True))
+    if len(names) != 1:
+        raise IrwuaError(
+            f"The model has {len(names)} inputs ({', '.join(names)}); pass the data as a list "
+            "or a dict of arrays by input name."
+        )
+    return {names[0]: data}
+
+
+def _checked(spec: InputSpec, value: Any) -> np.ndarray:
+    array = _to_numpy(value)
+    given = "x".join(map(str, array.shape)) or "a scalar"
+    if spec.dims is not None:
+        expected = "x".join("?" if not isinstance(d, int) else str(d) for d in spec.dims)
+        if array.ndim != len(spec.dims):
+            raise IrwuaError(
+                f"Input '{spec.name}' expects rank {len(spec.dims)} ({expected}, samples on "
+                f"axis 0) but the data has shape {given}."
+            )
+        for axis, dim in enumerate(spec.dims):
+            if axis > 0 and isinstance(dim, int) and array.shape[axis] != dim:
+                raise IrwuaError(
+                    f"Input '{spec.name}' expects {expected} but the data has shape {given} "
+                    f"(axis {axis} should be {dim})."
+                )
+    return _cast(spec, array)
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # torch.Tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise IrwuaError(f"The data cannot be read as an array: {exc}.") from exc
+
+
+def _cast(spec: InputSpec, array: np.ndarray) -> np.ndarray:
+    """Give the array the model's dtype when that loses nothing essential, else refuse."""
+    want, have = spec.dtype, array.dtype
+    if have == want:
+        return array
+    compatible = (
+        (want.kind == "f" and have.kind in "fiub")
+        or (want.kind in "iu" and have.kind in "iub")
+        or (want.kind == "b" and have.kind == "b")
+    )
+    if not compatible:
+        raise IrwuaError(
+            f"Input '{spec.name}' expects {want.name} values but the data is {have.name}."
+        )
+    return array.astype(want)
