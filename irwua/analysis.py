@@ -88,14 +88,20 @@ class Analysis:
         return json.dumps(self.document, indent=indent, allow_nan=False, default=_json_default)
 
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
-        """Write ``analysis.json`` and ``report.html`` into ``directory`` (created if needed).
+        """Write ``analysis.json``, ``report.html`` and the passes' files (``importance.npz``) into
+        ``directory`` (created if needed).
 
-        Both files are rendered first and then written under temporary names and renamed, so an
+        All files are rendered first and then written under temporary names and renamed, so an
         error never leaves a half-written file behind.
         """
         from irwua.report.html import render_html
 
-        contents = {"analysis.json": self.to_json(), "report.html": render_html(self)}
+        contents: dict[str, str | bytes] = {
+            "analysis.json": self.to_json(),
+            "report.html": render_html(self),
+        }
+        for result in self.results.values():
+            contents.update(result.files())
         return write_files(Path(directory), contents)
 
     def summary(self) -> str:
@@ -139,16 +145,17 @@ def analyze(
     return Analysis(graph, dict(manager.results), dict(manager.seconds), manager.options)
 
 
-def write_files(directory: Path, contents: Mapping[str, str]) -> dict[str, Path]:
-    """Write text files atomically: each to a temporary name in ``directory``, then renamed."""
+def write_files(directory: Path, contents: Mapping[str, str | bytes]) -> dict[str, Path]:
+    """Write files atomically: each to a temporary name in ``directory``, then renamed."""
     staged: dict[Path, Path] = {}
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for name, text in contents.items():
             handle, temp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
             staged[Path(temp)] = directory / name
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
+            data = text.encode("utf-8") if isinstance(text, str) else text
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
     except OSError as exc:
         for temp in staged:
             temp.unlink(missing_ok=True)

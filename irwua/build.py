@@ -53,6 +53,7 @@ def build_graph(
         outputs=[vi.name for vi in proto.graph.output],
         opset=opset,
         metadata=metadata,
+        source=source,
     )
 
 

@@ -124,7 +124,7 @@ def _analyze(args: argparse.Namespace) -> int:
 def _passes(_args: argparse.Namespace) -> int:
     from irwua.pipeline import available_passes
 
-    for spec in available_passes().values():
+    for _, spec in sorted(available_passes().items()):
         needs = f" (requires {', '.join(spec.requires)})" if spec.requires else ""
         print(f"{spec.name:<12} {spec.description}{needs}")
     return 0

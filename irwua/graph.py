@@ -13,9 +13,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from irwua.ingest import ModelSource
 
 
 @dataclass
@@ -110,6 +113,8 @@ class LayerGraph:
     outputs: list[str]
     opset: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    source: ModelSource | None = None
+    """The parsed model, for passes that run it (on copies) in onnxruntime."""
 
     @cached_property
     def node_by_name(self) -> dict[str, Node]:

@@ -23,8 +23,8 @@ from irwua.graph import LayerGraph
 class PassResult:
     """Base of every pass result: how the result shows up in ``analysis.json``.
 
-    ``totals_json`` is merged into ``totals``, ``layer_json`` into each entry of ``layers[]`` and
-    ``section_json`` is stored under the pass's own name.
+    ``totals_json`` is merged into ``totals``, ``layer_json`` into each entry of ``layers[]``,
+    ``section_json`` is stored under the pass's own name, and ``files`` are saved beside it.
     """
 
     def totals_json(self) -> dict[str, Any]:
@@ -36,14 +36,32 @@ class PassResult:
     def section_json(self) -> dict[str, Any]:
         return {}
 
+    def files(self) -> dict[str, bytes]:
+        """Extra files ``Analysis.save`` writes next to analysis.json, by file name."""
+        return {}
+
 
 @dataclass(frozen=True)
 class Options:
-    """Settings that passes read. ``train_samples``/``epochs`` feed the training estimate."""
+    """Settings that passes read.
+
+    ``train_samples``, ``epochs``, ``train_factor``: the training FLOPs estimate.
+    ``batch_size``, ``max_samples``: how data streams through onnxruntime.
+    ``norm``: importance criterion, "l1" (|w| mean|x|), "l2" (|w| rms(x), Wanda) or "magnitude".
+    ``low_share``: a weight is low-contribution below this fraction of the uniform share 1/N.
+    ``near_zero``: a weight is near zero below this fraction of its layer's largest |w|.
+    ``progress``: show a progress bar on long runs (on a terminal).
+    """
 
     train_samples: int | None = None
     epochs: int = 1
     train_factor: float = 3.0
+    batch_size: int = 64
+    max_samples: int | None = None
+    norm: str = "l1"
+    low_share: float = 0.1
+    near_zero: float = 1e-3
+    progress: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """irwua's analysis passes; importing this package registers them (one pass per module)."""
 
-from irwua.passes import flops
+from irwua.passes import activations, flops, importance, metrics
 
-__all__ = ["flops"]
+__all__ = ["activations", "flops", "importance", "metrics"]

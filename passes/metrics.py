@@ -1,0 +1,157 @@
+"""The ``metrics`` pass: how evenly each layer spreads its importance over its weights.
+
+With I the importance of a layer's N weights and p = I / sum(I):
+
+=====================  ==========================================================================
+metric                 definition
+=====================  ==========================================================================
+entropy                H = -sum p ln p  (0 ln 0 = 0)
+normalized_entropy     H / ln N  (1 for N = 1)
+effective_weights      exp(H): the number of equally important weights with the same entropy
+utilization            exp(H) / N
+redundancy             1 - H / ln N  (0 for N = 1)
+gini                   Gini coefficient of I: 0 when all equal, -> 1 when one weight holds all
+coverage_50/80/90      smallest fraction of weights that holds 50/80/90% of the importance
+low_contribution       fraction of weights with p below ``low_share`` x the uniform share 1/N
+sparsity               fraction of weights exactly 0
+near_zero              fraction of weights with |w| <= ``near_zero`` x the layer's max |w|
+dead_units             output units never non-zero on the data (after a following ReLU etc.);
+                       None without data
+=====================  ==========================================================================
+
+A layer whose importance is all zero (every weight or input unused) has entropy 0, 0 effective
+weights, utilization 0, redundancy 1, Gini 0, coverage 0 and low_contribution 1: defined values,
+never NaN. Global: params, effective_params = sum of the layers' effective weights, utilization =
+effective_params / params, compression_potential = 1 - utilization, mean_redundancy = the mean
+over layers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from irwua.passes.activations import ActivationsResult
+from irwua.passes.importance import ImportanceResult
+from irwua.pipeline import PassContext, PassResult, register_pass
+
+COVERAGE_LEVELS = (50, 80, 90)
+
+
+@dataclass(frozen=True)
+class MetricsResult(PassResult):
+    layers: Mapping[str, Mapping[str, float | int | None]]
+    totals: Mapping[str, float | int]
+
+    def totals_json(self) -> dict[str, Any]:
+        return dict(self.totals)
+
+    def layer_json(self, layer_name: str) -> dict[str, Any]:
+        metrics = self.layers.get(layer_name)
+        return {"metrics": dict(metrics)} if metrics is not None else {}
+
+
+@register_pass(
+    "metrics",
+    "entropy, utilization, redundancy, Gini, coverage, sparsity per layer",
+    requires=("importance", "flops"),
+)
+def run_metrics(context: PassContext) -> MetricsResult:
+    importance: ImportanceResult = context.results["importance"]
+    activations: ActivationsResult = context.results["activations"]
+    options = context.options
+    layers: dict[str, Mapping[str, Any]] = {}
+    for layer in context.graph.layers:
+        weights = context.graph.array(layer)
+        metrics = importance_metrics(importance.layers[layer.name].weight, options.low_share)
+        metrics.update(weight_sparsity(weights, options.near_zero))
+        output_max = activations.output_max.get(layer.name)
+        metrics["dead_units"] = None if output_max is None else int(np.sum(output_max == 0))
+        layers[layer.name] = MappingProxyType(metrics)
+    return MetricsResult(MappingProxyType(layers), MappingProxyType(global_metrics(layers)))
+
+
+def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[str, Any]:
+    """The importance-distribution metrics of one layer (see the module table)."""
+    values = np.asarray(importance, np.float64).ravel()
+    n = values.size
+    total = float(values.sum())
+    if n == 0 or total <= 0.0 or not math.isfinite(total):
+        return _unused(n)
+    p = values / total
+    positive = p[p > 0]
+    entropy = float(-(positive * np.log(positive)).sum())
+    log_n = math.log(n)
+    effective = math.exp(entropy)
+    ordered = np.sort(p)[::-1]
+    cumulative = np.cumsum(ordered)
+    metrics: dict[str, Any] = {
+        "weights": n,
+        "entropy": entropy,
+        "normalized_entropy": entropy / log_n if n > 1 else 1.0,
+        "effective_weights": effective,
+        "utilization": effective / n,
+        "redundancy": 1.0 - entropy / log_n if n > 1 else 0.0,
+        "gini": _gini(ordered[::-1]),
+    }
+    for level in COVERAGE_LEVELS:
+        needed = int(np.searchsorted(cumulative, level / 100.0 - 1e-12)) + 1
+        metrics[f"coverage_{level}"] = min(needed, n) / n
+    metrics["low_contribution"] = float(np.mean(p < low_share / n))
+    return metrics
+
+
+def _unused(n: int) -> dict[str, Any]:
+    metrics: dict[str, Any] = {
+        "weights": n,
+        "entropy": 0.0,
+        "normalized_entropy": 0.0,
+        "effective_weights": 0.0,
+        "utilization": 0.0,
+        "redundancy": 1.0,
+        "gini": 0.0,
+    }
+    metrics.update({f"coverage_{level}": 0.0 for level in COVERAGE_LEVELS})
+    metrics["low_contribution"] = 1.0
+    return metrics
+
+
+def _gini(ascending: np.ndarray) -> float:
+    """Gini coefficient of non-negative values sorted ascending."""
+    n = ascending.size
+    if n < 2:
+        return 0.0
+    ranks = np.arange(1, n + 1, dtype=np.float64)
+    return float((2.0 * np.dot(ranks, ascending)) / (n * ascending.sum()) - (n + 1) / n)
+
+
+def weight_sparsity(weights: np.ndarray, near_zero: float = 1e-3) -> dict[str, float]:
+    """Exact and relative near-zero fractions of a weight tensor."""
+    magnitude = np.abs(np.asarray(weights, np.float64)).ravel()
+    if magnitude.size == 0:
+        return {"sparsity": 0.0, "near_zero": 0.0}
+    largest = float(magnitude.max())
+    return {
+        "sparsity": float(np.mean(magnitude == 0)),
+        "near_zero": float(np.mean(magnitude <= near_zero * largest)) if largest > 0 else 1.0,
+    }
+
+
+def global_metrics(layers: Mapping[str, Mapping[str, Any]]) -> dict[str, float | int]:
+    """Model-wide metrics from the per-layer ones."""
+    params = int(sum(m["weights"] for m in layers.values()))
+    effective = float(sum(m["effective_weights"] for m in layers.values()))
+    utilization = effective / params if params else 0.0
+    redundancies = [m["redundancy"] for m in layers.values()]
+    return {
+        "scored_weights": params,
+        "effective_params": effective,
+        "utilization": utilization,
+        "compression_potential": 1.0 - utilization,
+        "mean_redundancy": float(np.mean(redundancies)) if redundancies else 0.0,
+    }

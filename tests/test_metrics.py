@@ -1,0 +1,85 @@
+"""Metrics on hand-computed tiny layers; degenerate layers give defined values, never NaN."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from irwua.passes.metrics import global_metrics, importance_metrics, weight_sparsity
+
+
+def test_uniform_importance():
+    m = importance_metrics(np.full(4, 2.5))
+    assert m["entropy"] == pytest.approx(math.log(4))
+    assert m["normalized_entropy"] == pytest.approx(1.0)
+    assert m["effective_weights"] == pytest.approx(4.0)
+    assert m["utilization"] == pytest.approx(1.0)
+    assert m["redundancy"] == pytest.approx(0.0)
+    assert m["gini"] == pytest.approx(0.0)
+    assert (m["coverage_50"], m["coverage_80"], m["coverage_90"]) == (0.5, 1.0, 1.0)
+    assert m["low_contribution"] == 0.0
+
+
+def test_hand_computed_skewed_layer():
+    importance = np.array([[6.0, 2.0], [1.0, 1.0]])  # p = 0.6, 0.2, 0.1, 0.1
+    m = importance_metrics(importance, low_share=0.5)
+    entropy = -(0.6 * math.log(0.6) + 0.2 * math.log(0.2) + 2 * 0.1 * math.log(0.1))
+    assert m["entropy"] == pytest.approx(entropy)
+    assert m["normalized_entropy"] == pytest.approx(entropy / math.log(4))
+    assert m["effective_weights"] == pytest.approx(math.exp(entropy))
+    assert m["utilization"] == pytest.approx(math.exp(entropy) / 4)
+    assert m["redundancy"] == pytest.approx(1 - entropy / math.log(4))
+    # Gini by the mean absolute difference: sum |xi - xj| / (2 n^2 mean)
+    values = importance.ravel()
+    gini = np.abs(values[:, None] - values[None, :]).sum() / (2 * 16 * values.mean())
+    assert m["gini"] == pytest.approx(gini)
+    assert m["coverage_50"] == 0.25  # 0.6 alone
+    assert m["coverage_80"] == 0.5  # 0.6 + 0.2
+    assert m["coverage_90"] == 0.75  # + 0.1
+    assert m["low_contribution"] == 0.5  # 0.1 < 0.5 * 0.25
+
+
+def test_one_weight_holds_everything():
+    m = importance_metrics(np.array([0.0, 0.0, 0.0, 3.0]))
+    assert m["entropy"] == 0.0 and m["effective_weights"] == 1.0
+    assert m["utilization"] == 0.25 and m["redundancy"] == 1.0
+    assert m["gini"] == pytest.approx(0.75)  # (n-1)/n for a single holder
+    assert m["coverage_90"] == 0.25 and m["low_contribution"] == 0.75
+
+
+@pytest.mark.parametrize("importance", [np.zeros((3, 2)), np.array([5.0]), np.zeros(1)])
+def test_degenerate_layers_are_defined(importance):
+    m = importance_metrics(importance)
+    assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in m.values())
+    if importance.size == 1 and importance.sum() > 0:
+        assert m["normalized_entropy"] == 1.0 and m["redundancy"] == 0.0 and m["utilization"] == 1
+    if importance.sum() == 0:
+        assert m["utilization"] == 0.0 and m["redundancy"] == 1.0 and m["effective_weights"] == 0
+
+
+def test_scale_invariance():
+    rng = np.random.default_rng(0)
+    importance = rng.random((16, 8))
+    assert importance_metrics(importance) == pytest.approx(importance_metrics(importance * 1e-6))
+
+
+def test_sparsity_is_relative_to_the_largest_weight():
+    weights = np.array([0.0, 0.0, 1e-4, 0.5, -1.0])
+    assert weight_sparsity(weights, near_zero=1e-3) == {"sparsity": 0.4, "near_zero": 0.6}
+    assert weight_sparsity(weights * 1e-6, near_zero=1e-3) == {"sparsity": 0.4, "near_zero": 0.6}
+    assert weight_sparsity(np.zeros(3)) == {"sparsity": 1.0, "near_zero": 1.0}
+
+
+def test_global_metrics():
+    layers = {
+        "a": importance_metrics(np.ones(4)),
+        "b": importance_metrics(np.array([1.0, 0.0])),
+    }
+    g = global_metrics(layers)
+    assert g["scored_weights"] == 6
+    assert g["effective_params"] == pytest.approx(4 + 1)
+    assert g["utilization"] == pytest.approx(5 / 6)
+    assert g["compression_potential"] == pytest.approx(1 / 6)
+    assert g["mean_redundancy"] == pytest.approx((0 + 1) / 2)
