@@ -52,6 +52,7 @@ def _report_model(analysis: Analysis) -> dict[str, Any]:
         "totals": document["totals"],
         "layers": document["layers"],
         "flops": flops,
+        "metrics": "utilization" in document["totals"],
         "by_op": by_op,
         "passes": document["passes"],
         "version": document["irwua_version"],

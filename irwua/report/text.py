@@ -22,7 +22,34 @@ def render_text(analysis: Analysis) -> str:
     ]
     if "flops" in document:
         lines += _flops_lines(document, totals)
+    if "utilization" in totals:
+        lines += _metrics_lines(document, totals)
     return "\n".join(lines)
+
+
+def _metrics_lines(document: dict, totals: dict) -> list[str]:
+    source = (
+        f"importance {totals['importance_criterion']} on {totals['samples']} samples"
+        if totals.get("data")
+        else "no data: importance is weight magnitude only"
+    )
+    lines = [
+        f"  weight usage ({source}):",
+        f"    utilization {totals['utilization']:.1%} "
+        f"({human(totals['effective_params'])} effective of {human(totals['scored_weights'])}), "
+        f"compression potential {totals['compression_potential']:.1%}, "
+        f"mean redundancy {totals['mean_redundancy']:.3f}",
+        "    least used layers:",
+    ]
+    ranked = sorted(document["layers"], key=lambda layer: layer["metrics"]["utilization"])
+    for layer in ranked[:TOP_LAYERS]:
+        metrics = layer["metrics"]
+        dead = "" if metrics["dead_units"] is None else f"  dead units {metrics['dead_units']}"
+        lines.append(
+            f"      {layer['name'][:40]:<40} utilization {metrics['utilization']:6.1%}  "
+            f"gini {metrics['gini']:.2f}  90% in {metrics['coverage_90']:.0%}{dead}"
+        )
+    return lines
 
 
 def _flops_lines(document: dict, totals: dict) -> list[str]:

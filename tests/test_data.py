@@ -1,0 +1,36 @@
+"""Data checks: wrong rank, dims or dtype name what was expected and given; NaN is counted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from builders import mlp
+
+import irwua
+from irwua import IrwuaError
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (np.zeros((3, 4, 1), np.float32), "Input 'x' expects rank 2 .*data has shape 3x4x1"),
+        (np.zeros((3, 5), np.float32), r"expects \?x4 but the data has shape 3x5"),
+        (np.array([["a"] * 4], dtype=object), "expects float32 values but the data is object"),
+        (np.zeros((0, 4), np.float32), "The data is empty"),
+        ([np.zeros((2, 4))] * 2, "The data has 2 arrays but the model has 1 inputs"),
+        ({"y": np.zeros((2, 4))}, r"data's keys \(y\) do not match the model's inputs \(x\)"),
+    ],
+)
+def test_bad_data_is_refused_with_expected_and_given(data, message):
+    with pytest.raises(IrwuaError, match=message):
+        irwua.analyze(mlp(), data=data, passes=["importance"])
+
+
+def test_data_is_cast_to_the_input_type_and_nonfinite_values_are_counted():
+    data = np.ones((6, 4), np.float64)
+    data[0, 0] = np.nan
+    data[1, 2] = np.inf
+    with pytest.warns(UserWarning, match="2 NaN or infinite values"):
+        analysis = irwua.analyze(mlp(), data=data, passes=["activations"])
+    assert analysis["activations"].nonfinite_inputs == 2
+    assert analysis["activations"].samples == 6
