@@ -120,18 +120,21 @@ def analyze(
     input_shapes: Mapping[str, Shape] | None = None,
     options: Options | None = None,
     framework: str | None = None,
+    trust_pickle: bool = False,
 ) -> Analysis:
     """Analyze ``model`` by running ``passes`` and the passes they require.
 
-    ``model`` is an ONNX path or ``onnx.ModelProto`` (or a framework model, see
-    ``irwua.exporters``). ``data`` is sample input: an array, a list of arrays or a dict by input
-    name, samples on axis 0. ``input_shapes`` binds symbolic input dims
-    (``{"image": (1, 3, 224, 224)}``); without it they come from ``data`` (one sample), else a
-    symbolic batch dim becomes 1.
+    ``model`` is an ONNX path or ``onnx.ModelProto``, a torch module, a Keras model or tf.Module,
+    or the path of a saved model (see ``irwua.exporters``); ``framework`` ("torch", "tensorflow",
+    "onnx") overrides detection, and ``trust_pickle`` allows saved PyTorch files, which load
+    through pickle. ``data`` is sample input: an array, a list of arrays or a dict by input
+    name, samples on axis 0 (framework models are traced on it). ``input_shapes`` binds symbolic
+    input dims (``{"image": (1, 3, 224, 224)}``); without it they come from ``data`` (one sample),
+    else a symbolic batch dim becomes 1.
     """
     from irwua.exporters import load
 
-    loaded = load(model, framework=framework, example=data)
+    loaded = load(model, framework=framework, example=data, trust_pickle=trust_pickle)
     dataset = None
     if data is not None:
         dataset = make_dataset(data, input_specs(loaded.source.proto))
@@ -140,6 +143,7 @@ def analyze(
     graph = build_graph(loaded.source, shapes, loaded.layer_names, loaded.layer_notes)
     graph.metadata["framework"] = loaded.framework
     graph.metadata["export_notes"] = list(loaded.notes)
+    graph.metadata["framework_params"] = loaded.framework_params
     manager = PassManager(graph, options or Options(), data=dataset)
     manager.run(list(passes))
     return Analysis(graph, dict(manager.results), dict(manager.seconds), manager.options)
