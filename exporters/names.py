@@ -1,0 +1,45 @@
+"""Naming ONNX nodes after the framework layers that own the tensors they read.
+
+A node is named after the owner of its largest learned tensor (a torch module path, a Keras layer
+name); a node with no owned tensor is named after the layer whose scope it was exported in. When a
+node also reads a normalization layer's tensors, or was exported in a normalization layer's scope,
+the exporter folded that BatchNorm into it, and the node gets a note saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+
+import onnx
+
+Owner = Callable[[str], str | None]
+
+
+def name_nodes(
+    nodes: Sequence[onnx.NodeProto],
+    sources: Mapping[str, Sequence[str]],
+    sizes: Mapping[str, int],
+    tensor_owner: Owner,
+    scope_owner: Callable[[onnx.NodeProto], str | None],
+    norms: Collection[str],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``(layer_names, layer_notes)``: ONNX node name -> framework name, and -> a fold note.
+
+    ``sources`` lists the stored tensors each node reads (in input order), ``sizes`` their element
+    counts, ``tensor_owner`` names the layer owning a tensor, ``scope_owner`` the layer a node was
+    exported in, and ``norms`` are the names of the framework's BatchNorm layers.
+    """
+    names: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    for node in nodes:
+        tensors = sorted(sources.get(node.name, ()), key=lambda t: -sizes.get(t, 0))
+        owners = list(dict.fromkeys(filter(None, map(tensor_owner, tensors))))
+        scope = scope_owner(node)
+        primary = owners[0] if owners else scope
+        if primary is None:
+            continue
+        names[node.name] = primary
+        folded = dict.fromkeys(o for o in (*owners[1:], scope) if o in norms and o != primary)
+        if folded:
+            notes[node.name] = "; ".join(f"BatchNorm '{o}' folded into this layer" for o in folded)
+    return names, notes
