@@ -1,0 +1,183 @@
+"""The Keras / TensorFlow front-end: a model becomes ONNX named after its Keras layers.
+
+tf2onnx's ``from_keras`` does not work with Keras 3, so the model's inference call
+(``training=False``) is wrapped in a ``tf.function`` and converted with ``from_function``; a
+SavedModel is converted through its ``serving_default`` signature. Inputs keep TensorFlow's layout
+(channels last): tf2onnx transposes inside the graph, so the user's data fits as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from irwua.errors import IrwuaError
+from irwua.exporters import LoadedModel
+from irwua.exporters.keras_names import KerasNames
+from irwua.exporters.reasons import first_line
+from irwua.ingest import ModelSource
+
+OPSET = 17
+
+
+def load_tensorflow(model: Any, example: Any, trust_pickle: bool = False) -> LoadedModel:
+    """Convert a Keras model, tf.Module, ``.keras`` file or SavedModel directory to ONNX."""
+    tf2onnx = _require_tf2onnx()
+    path = Path(model) if isinstance(model, (str, os.PathLike)) else None
+    if path is not None:
+        model = _load_file(path, trust_pickle)
+    if hasattr(model, "count_params") and hasattr(model, "weights"):
+        function, specs = _keras_function(model, example)
+        naming = KerasNames.for_keras(model, function.get_concrete_function(*specs))
+        params = int(model.count_params())
+    else:
+        function, specs = _signature_function(model)
+        naming = KerasNames.for_variables(model.variables)
+        params = int(sum(np.prod(v.shape) for v in model.variables))
+    try:
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=OPSET)
+    except Exception as exc:  # tf2onnx and TensorFlow raise many types
+        raise IrwuaError(
+            f"tf2onnx could not convert the model to ONNX ({first_line(exc)}); check that the "
+            "model runs in a tf.function, or convert it yourself and analyze the .onnx file."
+        ) from exc
+    _name_batch_axis(proto)
+    names, layer_notes = naming.name_nodes(proto.graph)
+    notes = []
+    if naming.norms:
+        notes.append(
+            "tf2onnx turns every BatchNormalization into a per-channel scale and shift, folded "
+            "into the preceding convolution where it can, so the graph stores fewer numbers than "
+            "Keras counts (moving mean and variance included)."
+        )
+    return LoadedModel(
+        source=ModelSource(proto, path.resolve() if path else None, None),
+        framework="tensorflow",
+        layer_names=names,
+        layer_notes=layer_notes,
+        notes=tuple(notes),
+        framework_params=params,
+    )
+
+
+def _require_tf2onnx() -> Any:
+    """tf2onnx (with TensorFlow), or an error that says how to install them."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    try:
+        import tf2onnx
+    except ImportError as exc:
+        raise IrwuaError(
+            f"Analyzing a TensorFlow model needs tensorflow and tf2onnx ({first_line(exc)}); "
+            "install them with: pip install 'irwua[tensorflow]'."
+        ) from exc
+    return tf2onnx
+
+
+def _load_file(path: Path, trust_pickle: bool) -> Any:
+    import keras
+    import tensorflow as tf
+
+    if not path.exists():
+        raise IrwuaError(f"Model file '{path}' does not exist.")
+    try:
+        if path.is_dir():
+            return tf.saved_model.load(str(path))
+        return keras.models.load_model(path, compile=False, safe_mode=not trust_pickle)
+    except Exception as exc:  # Keras and TensorFlow raise many types for unreadable files
+        hint = ""
+        if "safe_mode" in str(exc):
+            hint = " (it holds Python code such as a Lambda layer; --trust-pickle allows it)"
+        raise IrwuaError(f"TensorFlow cannot load '{path}': {first_line(exc)}{hint}.") from exc
+
+
+def _keras_function(model: Any, example: Any) -> tuple[Any, list[Any]]:
+    """The model's inference call as a tf.function and the input signature to trace it with."""
+    import tensorflow as tf
+
+    inputs = getattr(model, "inputs", None)
+    if inputs:
+        specs = [
+            tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=_input_name(tensor, i))
+            for i, tensor in enumerate(inputs)
+        ]
+        keys = None
+    elif example is not None:
+        keys, arrays = _example_arrays(example)
+        specs = [
+            tf.TensorSpec((None, *array.shape[1:]), _spec_dtype(array), name=name)
+            for name, array in arrays.items()
+        ]
+    else:
+        raise IrwuaError(
+            "This Keras model does not declare its inputs, so irwua needs sample input to trace "
+            "it: pass data (an array, a list or a dict of arrays; --data on the command line)."
+        )
+
+    def call(*tensors: Any) -> Any:
+        if keys is not None:
+            return model(dict(zip(keys, tensors, strict=True)), training=False)
+        return model(tensors[0] if len(tensors) == 1 else list(tensors), training=False)
+
+    return tf.function(call), specs
+
+
+def _signature_function(module: Any) -> tuple[Any, list[Any]]:
+    """A SavedModel's (or tf.Module's) ``serving_default`` signature as a tf.function."""
+    import tensorflow as tf
+
+    signature = getattr(module, "signatures", {}).get("serving_default")
+    if signature is None:
+        raise IrwuaError(
+            "This TensorFlow object has no 'serving_default' signature to convert; save it with "
+            "tf.saved_model.save(..., signatures=...) or pass the Keras model itself."
+        )
+    _, by_name = signature.structured_input_signature
+    names = list(by_name)
+    specs = [tf.TensorSpec(by_name[n].shape, by_name[n].dtype, name=n) for n in names]
+
+    def call(*tensors: Any) -> Any:
+        return signature(**dict(zip(names, tensors, strict=True)))
+
+    return tf.function(call), specs
+
+
+def _example_arrays(example: Any) -> tuple[list[str] | None, dict[str, np.ndarray]]:
+    """Input names (dict keys, or None for positional data) and the data's arrays by name."""
+    if isinstance(example, dict):
+        return list(map(str, example)), {str(k): np.asarray(v) for k, v in example.items()}
+    if isinstance(example, (list, tuple)):
+        return None, {f"input_{i}": np.asarray(v) for i, v in enumerate(example)}
+    return None, {"input": np.asarray(example)}
+
+
+def _spec_dtype(array: np.ndarray) -> Any:
+    import tensorflow as tf
+
+    if array.dtype.kind == "f":
+        return tf.float32
+    return tf.int64 if array.dtype.kind in "iu" else tf.as_dtype(array.dtype)
+
+
+def _input_name(tensor: Any, index: int) -> str:
+    name = getattr(tensor, "name", "") or f"input_{index}"
+    return name.split(":")[0]
+
+
+def _name_batch_axis(proto: onnx.ModelProto) -> None:
+    """Rename tf2onnx's symbol for the batch axis (``unk__25``) to "batch", which irwua divides
+    its per-sample counts by."""
+    graph = proto.graph
+    inputs = [vi for vi in graph.input if vi.type.tensor_type.shape.dim]
+    if not inputs:
+        return
+    symbol = inputs[0].type.tensor_type.shape.dim[0].dim_param
+    if not symbol:
+        return
+    for vi in (*graph.input, *graph.output, *graph.value_info):
+        for dim in vi.type.tensor_type.shape.dim:
+            if dim.dim_param == symbol:
+                dim.dim_param = "batch"

@@ -1,0 +1,105 @@
+"""Keras' own names for the nodes of a model converted by tf2onnx.
+
+tf2onnx names a weight after the op that read its variable (``functional_1/dense_1/Cast/
+ReadVariableOp:0``) and a node after the TensorFlow op it came from. TensorFlow makes name scopes
+unique per graph, so ``dense_1`` in a graph may be the layer ``dense``; the real owner is found
+from the traced function instead: each captured variable handle is a Keras layer's variable, and
+the op that reads it gives both the weight's name and the scope of that layer. Names outside any
+known scope (``Conv__22``) are left to the weights they read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import onnx
+from onnx import numpy_helper
+
+from irwua.exporters.names import name_nodes
+
+
+class KerasNames:
+    """Layer names by weight name and by name scope, for naming converted nodes."""
+
+    def __init__(
+        self, reads: dict[str, str], scopes: dict[tuple[str, ...], str], norms: set[str]
+    ) -> None:
+        self.reads = reads
+        self.scopes = scopes
+        self.norms = norms
+
+    @classmethod
+    def for_keras(cls, model: Any, concrete: Any) -> KerasNames:
+        """From a Keras model and the concrete function traced from its call."""
+        owners: dict[int, str] = {}
+        norms: set[str] = set()
+        for layer in model._flatten_layers(include_self=True, recursive=True):
+            if "BatchNormalization" in type(layer).__name__:
+                norms.add(layer.name)
+            for variable in layer.weights:  # the innermost layer comes last and wins
+                owners[id(_handle(variable))] = layer.name
+        captured = {
+            internal.name: owners[id(external)]
+            for external, internal in concrete.graph.captures
+            if id(external) in owners
+        }
+        reads: dict[str, str] = {}
+        scopes: dict[tuple[str, ...], str] = {}
+        for op in concrete.graph.get_operations():
+            if op.type == "ReadVariableOp" and op.inputs[0].name in captured:
+                layer = captured[op.inputs[0].name]
+                reads[op.outputs[0].name] = layer
+                scope = _layer_scope(op.name, layer)
+                if scope:
+                    scopes[scope] = layer
+        return cls(reads, scopes, norms)
+
+    @classmethod
+    def for_variables(cls, variables: Iterable[Any]) -> KerasNames:
+        """From the variables of a SavedModel or tf.Module: ``dense/kernel:0`` -> ``dense``."""
+        scopes: dict[tuple[str, ...], str] = {}
+        for variable in variables:
+            parts = tuple(variable.name.split(":")[0].split("/")[:-1])
+            if parts:
+                scopes[parts] = parts[-1]
+        return cls({}, scopes, set())
+
+    def owner(self, name: str) -> str | None:
+        """The layer owning a weight or node name: by the op that read it, else by scope."""
+        if name in self.reads:
+            return self.reads[name]
+        parts = tuple(name.split(":")[0].split("/"))
+        best: tuple[int, str | None] = (0, None)
+        for scope, layer in self.scopes.items():
+            size = len(scope)
+            if size > best[0] and any(
+                parts[i : i + size] == scope for i in range(len(parts) - size + 1)
+            ):
+                best = (size, layer)
+        return best[1]
+
+    def name_nodes(self, graph: onnx.GraphProto) -> tuple[dict[str, str], dict[str, str]]:
+        sizes = {t.name: int(numpy_helper.to_array(t).size) for t in graph.initializer}
+        sources = {n.name: [i for i in n.input if i in sizes] for n in graph.node}
+        return name_nodes(
+            graph.node, sources, sizes, self.owner, lambda node: self.owner(node.name), self.norms
+        )
+
+
+def _handle(variable: Any) -> Any:
+    """The resource handle of a Keras 3 variable (``.value`` is its tf.Variable) or tf.Variable."""
+    inner = getattr(variable, "value", None)
+    return inner.handle if hasattr(inner, "handle") else variable.handle
+
+
+def _layer_scope(op_name: str, layer: str) -> tuple[str, ...] | None:
+    """The name scope of ``layer`` in an op's name: up to the last part that is the layer's name,
+    possibly made unique by TensorFlow (``dense`` -> ``dense_1``)."""
+    parts = op_name.split("/")
+    pattern = re.compile(re.escape(layer) + r"(_\d+)*")
+    for index in range(len(parts) - 1, -1, -1):
+        if pattern.fullmatch(parts[index]):
+            return tuple(parts[: index + 1])
+    return None
