@@ -52,7 +52,28 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     analyze = commands.add_parser("analyze", help="analyze a model and write a report")
-    analyze.add_argument("model", help="an .onnx file")
+    analyze.add_argument(
+        "model",
+        help="an .onnx or .keras file, a SavedModel directory, or a TorchScript .pt or "
+        "torch.export .pt2 file (these two need --trust-pickle)",
+    )
+    analyze.add_argument(
+        "--data",
+        metavar="FILE",
+        help="sample input as .npy, or .npz (arrays by input name or in order); saved PyTorch "
+        "models are traced on it",
+    )
+    analyze.add_argument(
+        "--framework",
+        choices=("torch", "tensorflow", "onnx"),
+        help="the model's framework, when its file name does not tell",
+    )
+    analyze.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow loading files that go through pickle and can run code (.pt, .pt2, Keras "
+        "Lambda layers); only for files you trust",
+    )
     analyze.add_argument(
         "--passes",
         default="flops",
@@ -97,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _analyze(args: argparse.Namespace) -> int:
     from irwua.analysis import analyze
+    from irwua.datafile import read_data_file
     from irwua.pipeline import Options
     from irwua.shapes import parse_shape
 
@@ -112,7 +134,16 @@ def _analyze(args: argparse.Namespace) -> int:
     options = Options(
         train_samples=args.samples, epochs=args.epochs, train_factor=args.train_factor
     )
-    analysis = analyze(args.model, passes=passes, input_shapes=shapes, options=options)
+    data = read_data_file(args.data) if args.data else None
+    analysis = analyze(
+        args.model,
+        data,
+        passes=passes,
+        input_shapes=shapes,
+        options=options,
+        framework=args.framework,
+        trust_pickle=args.trust_pickle,
+    )
     written = analysis.save(args.out)
     if not args.quiet:
         print(analysis.summary())
