@@ -18,7 +18,8 @@ import onnx
 from irwua.errors import IrwuaError
 from irwua.exporters import LoadedModel
 from irwua.exporters.keras_names import KerasNames
-from irwua.exporters.reasons import first_line
+from irwua.exporters.quiet import quiet
+from irwua.exporters.reasons import first_sentence
 from irwua.ingest import ModelSource
 
 OPSET = 17
@@ -26,25 +27,27 @@ OPSET = 17
 
 def load_tensorflow(model: Any, example: Any, trust_pickle: bool = False) -> LoadedModel:
     """Convert a Keras model, tf.Module, ``.keras`` file or SavedModel directory to ONNX."""
-    tf2onnx = _require_tf2onnx()
-    path = Path(model) if isinstance(model, (str, os.PathLike)) else None
-    if path is not None:
-        model = _load_file(path, trust_pickle)
-    if hasattr(model, "count_params") and hasattr(model, "weights"):
-        function, specs = _keras_function(model, example)
-        naming = KerasNames.for_keras(model, function.get_concrete_function(*specs))
-        params = int(model.count_params())
-    else:
-        function, specs = _signature_function(model)
-        naming = KerasNames.for_variables(model.variables)
-        params = int(sum(np.prod(v.shape) for v in model.variables))
-    try:
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=OPSET)
-    except Exception as exc:  # tf2onnx and TensorFlow raise many types
-        raise IrwuaError(
-            f"tf2onnx could not convert the model to ONNX ({first_line(exc)}); check that the "
-            "model runs in a tf.function, or convert it yourself and analyze the .onnx file."
-        ) from exc
+    with quiet():
+        tf2onnx = _require_tf2onnx()
+        path = Path(model) if isinstance(model, (str, os.PathLike)) else None
+        if path is not None:
+            model = _load_file(path, trust_pickle)
+        if hasattr(model, "count_params") and hasattr(model, "weights"):
+            function, specs = _keras_function(model, example)
+            naming = KerasNames.for_keras(model, function.get_concrete_function(*specs))
+            params = int(model.count_params())
+        else:
+            function, specs = _signature_function(model)
+            naming = KerasNames.for_variables(model.variables)
+            params = int(sum(np.prod(v.shape) for v in model.variables))
+        try:
+            proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=OPSET)
+        except Exception as exc:  # tf2onnx and TensorFlow raise many types
+            raise IrwuaError(
+                f"tf2onnx could not convert the model to ONNX ({first_sentence(exc)}); check that "
+                "the model runs in a tf.function, or convert it yourself and analyze the .onnx "
+                "file."
+            ) from exc
     _name_batch_axis(proto)
     names, layer_notes = naming.name_nodes(proto.graph)
     notes = []
@@ -71,7 +74,7 @@ def _require_tf2onnx() -> Any:
         import tf2onnx
     except ImportError as exc:
         raise IrwuaError(
-            f"Analyzing a TensorFlow model needs tensorflow and tf2onnx ({first_line(exc)}); "
+            f"Analyzing a TensorFlow model needs tensorflow and tf2onnx ({first_sentence(exc)}); "
             "install them with: pip install 'irwua[tensorflow]'."
         ) from exc
     return tf2onnx
@@ -91,7 +94,7 @@ def _load_file(path: Path, trust_pickle: bool) -> Any:
         hint = ""
         if "safe_mode" in str(exc):
             hint = " (it holds Python code such as a Lambda layer; --trust-pickle allows it)"
-        raise IrwuaError(f"TensorFlow cannot load '{path}': {first_line(exc)}{hint}.") from exc
+        raise IrwuaError(f"TensorFlow cannot load '{path}': {first_sentence(exc)}{hint}.") from exc
 
 
 def _keras_function(model: Any, example: Any) -> tuple[Any, list[Any]]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
-import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,8 @@ import onnx
 from irwua.errors import IrwuaError
 from irwua.exporters import LoadedModel
 from irwua.exporters.provenance import constant_values, node_sources
-from irwua.exporters.reasons import first_line
+from irwua.exporters.quiet import quiet
+from irwua.exporters.reasons import first_sentence
 from irwua.exporters.torch_files import load_torch_file
 from irwua.exporters.torch_graph import tidy
 from irwua.exporters.torch_names import TorchNames
@@ -94,7 +93,8 @@ def _tensor(value: Any, float_dtype: Any) -> Any:
         try:
             tensor = torch.from_numpy(np.array(value))
         except (TypeError, ValueError) as exc:
-            raise IrwuaError(f"The data cannot be read as an array: {first_line(exc)}.") from exc
+            reason = first_sentence(exc)
+            raise IrwuaError(f"The data cannot be read as an array: {reason}.") from exc
     if tensor.ndim == 0 or tensor.shape[0] == 0:
         raise IrwuaError("The data needs at least one sample on axis 0 to trace the model.")
     tensor = tensor[:EXAMPLE_SAMPLES]
@@ -135,7 +135,7 @@ def _export(model: Any, args: tuple, kwargs: dict, input_names: list[str]):
     try:
         return _export_dynamo(model, args, kwargs, input_names), []
     except Exception as exc:  # the exporter raises many types; the reason is what matters
-        reason = first_line(exc)
+        reason = first_sentence(exc)
     if isinstance(model, torch.export.ExportedProgram):
         raise IrwuaError(
             f"PyTorch could not export the program to ONNX ({reason}); export the nn.Module it "
@@ -146,8 +146,9 @@ def _export(model: Any, args: tuple, kwargs: dict, input_names: list[str]):
     except Exception as exc:
         raise IrwuaError(
             f"PyTorch could not export the model to ONNX (torch.export: {reason}; TorchScript: "
-            f"{first_line(exc)}); make forward() traceable (no data-dependent Python control flow "
-            "or non-tensor outputs) or export it yourself and analyze the .onnx file."
+            f"{first_sentence(exc)}); make forward() traceable (no data-dependent Python control "
+            "flow, only tensor outputs, ops ONNX knows) or export it yourself and analyze the "
+            ".onnx file."
         ) from exc
     note = f"torch.export could not capture the model ({reason}); TorchScript exported it."
     return proto, [note]
@@ -163,7 +164,7 @@ def _export_dynamo(model: Any, args: tuple, kwargs: dict, input_names: list[str]
             dynamic = {name: {0: batch} for name in kwargs}
         else:
             dynamic = tuple({0: batch} for _ in args)
-    with _quiet():
+    with quiet():
         program = torch.onnx.export(
             model,
             args,
@@ -181,7 +182,7 @@ def _export_torchscript(model: Any, args: tuple, kwargs: dict, input_names: list
     import torch
 
     buffer = io.BytesIO()
-    with _quiet():
+    with quiet():
         torch.onnx.export(
             model,
             args,
@@ -194,21 +195,6 @@ def _export_torchscript(model: Any, args: tuple, kwargs: dict, input_names: list
             do_constant_folding=False,
         )
     return onnx.load_from_string(buffer.getvalue())
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """The exporters print progress and log and warn about their own internals (missing
-    torchvision, deprecations); users see none of it."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 def _sha256(path: Path) -> str:
