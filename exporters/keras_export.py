@@ -39,7 +39,7 @@ def load_tensorflow(model: Any, example: Any, trust_pickle: bool = False) -> Loa
         else:
             function, specs = _signature_function(model)
             naming = KerasNames.for_variables(model.variables)
-            params = int(sum(np.prod(v.shape) for v in model.variables))
+            params = int(sum(np.prod(v.shape) for v in model.variables if v.dtype.is_floating))
         try:
             proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=OPSET)
         except Exception as exc:  # tf2onnx and TensorFlow raise many types

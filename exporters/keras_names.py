@@ -24,11 +24,17 @@ class KerasNames:
     """Layer names by weight name and by name scope, for naming converted nodes."""
 
     def __init__(
-        self, reads: dict[str, str], scopes: dict[tuple[str, ...], str], norms: set[str]
+        self,
+        reads: dict[str, str],
+        scopes: dict[tuple[str, ...], str],
+        norms: set[str],
+        renamed: bool = False,
     ) -> None:
+        """``renamed``: scopes may appear in the graph made unique (``dense`` as ``dense_1``)."""
         self.reads = reads
         self.scopes = scopes
         self.norms = norms
+        self.renamed = renamed
 
     @classmethod
     def for_keras(cls, model: Any, concrete: Any) -> KerasNames:
@@ -58,27 +64,42 @@ class KerasNames:
 
     @classmethod
     def for_variables(cls, variables: Iterable[Any]) -> KerasNames:
-        """From the variables of a SavedModel or tf.Module: ``dense/kernel:0`` -> ``dense``."""
+        """From the variables of a SavedModel or tf.Module: ``model/dense/kernel:0`` -> ``dense``,
+        found in graph names under the scope ``model/dense`` or a renamed ``model_1/dense_1``."""
         scopes: dict[tuple[str, ...], str] = {}
         for variable in variables:
             parts = tuple(variable.name.split(":")[0].split("/")[:-1])
-            if parts:
+            if parts and variable.dtype.is_floating:
                 scopes[parts] = parts[-1]
-        return cls({}, scopes, set())
+        return cls({}, scopes, set(), renamed=True)
 
     def owner(self, name: str) -> str | None:
-        """The layer owning a weight or node name: by the op that read it, else by scope."""
+        """The layer owning a weight or node name: by the op that read it, else by the longest
+        scope found in the name (exact matches preferred)."""
         if name in self.reads:
             return self.reads[name]
-        parts = tuple(name.split(":")[0].split("/"))
-        best: tuple[int, str | None] = (0, None)
+        parts = name.split(":")[0].split("/")
+        best: tuple[int, int, str | None] = (0, 0, None)
         for scope, layer in self.scopes.items():
-            size = len(scope)
-            if size > best[0] and any(
-                parts[i : i + size] == scope for i in range(len(parts) - size + 1)
+            for start in range(len(parts) - len(scope) + 1):
+                exact = self._matches(parts[start : start + len(scope)], scope)
+                if exact is not None and (len(scope), exact) > best[:2]:
+                    best = (len(scope), exact, layer)
+        return best[2]
+
+    def _matches(self, parts: list[str], scope: tuple[str, ...]) -> int | None:
+        """How many parts equal the scope's exactly, or None when the scope is not there."""
+        exact = 0
+        for part, expected in zip(parts, scope, strict=True):
+            if part == expected:
+                exact += 1
+            elif not (
+                self.renamed
+                and _RENAMED.fullmatch(part[len(expected) :])
+                and part.startswith(expected)
             ):
-                best = (size, layer)
-        return best[1]
+                return None
+        return exact
 
     def name_nodes(self, graph: onnx.GraphProto) -> tuple[dict[str, str], dict[str, str]]:
         sizes = {t.name: int(numpy_helper.to_array(t).size) for t in graph.initializer}
@@ -86,6 +107,9 @@ class KerasNames:
         return name_nodes(
             graph.node, sources, sizes, self.owner, lambda node: self.owner(node.name), self.norms
         )
+
+
+_RENAMED = re.compile(r"(_\d+)+")
 
 
 def _handle(variable: Any) -> Any:
@@ -98,8 +122,8 @@ def _layer_scope(op_name: str, layer: str) -> tuple[str, ...] | None:
     """The name scope of ``layer`` in an op's name: up to the last part that is the layer's name,
     possibly made unique by TensorFlow (``dense`` -> ``dense_1``)."""
     parts = op_name.split("/")
-    pattern = re.compile(re.escape(layer) + r"(_\d+)*")
     for index in range(len(parts) - 1, -1, -1):
-        if pattern.fullmatch(parts[index]):
+        part = parts[index]
+        if part.startswith(layer) and (part == layer or _RENAMED.fullmatch(part[len(layer) :])):
             return tuple(parts[: index + 1])
     return None

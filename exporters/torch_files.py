@@ -7,11 +7,13 @@ says the file is trusted (``trust_pickle=True``, ``--trust-pickle`` on the comma
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from irwua.errors import IrwuaError
-from irwua.exporters.reasons import first_line
+from irwua.exporters.quiet import quiet
+from irwua.exporters.reasons import first_sentence
 
 
 def load_torch_file(path: Path, trust_pickle: bool) -> Any:
@@ -26,14 +28,11 @@ def load_torch_file(path: Path, trust_pickle: bool) -> Any:
             "--trust-pickle (trust_pickle=True in Python) if you trust where it came from."
         )
     try:
-        if path.suffix.lower() == ".pt2":
-            return torch.export.load(path)
-        if _is_torchscript(path):
-            return torch.jit.load(str(path), map_location="cpu")
-        loaded = torch.load(path, map_location="cpu", weights_only=False)
+        with quiet():  # torch.jit.load warns that it is deprecated
+            loaded = _load(path)
     except Exception as exc:  # torch raises many types for a file it cannot read
-        raise IrwuaError(f"PyTorch cannot load '{path}': {first_line(exc)}.") from exc
-    if isinstance(loaded, torch.nn.Module):
+        raise IrwuaError(f"PyTorch cannot load '{path}': {first_sentence(exc)}.") from exc
+    if isinstance(loaded, (torch.nn.Module, torch.export.ExportedProgram)):
         return loaded
     raise IrwuaError(
         f"'{path}' holds a {type(loaded).__name__}, not a model (weights alone cannot be "
@@ -42,10 +41,18 @@ def load_torch_file(path: Path, trust_pickle: bool) -> Any:
     )
 
 
+def _load(path: Path) -> Any:
+    import torch
+
+    if path.suffix.lower() == ".pt2":
+        return torch.export.load(path)
+    if _is_torchscript(path):
+        return torch.jit.load(str(path), map_location="cpu")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
 def _is_torchscript(path: Path) -> bool:
     """TorchScript archives are zip files with a ``code/`` folder."""
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:

@@ -3,6 +3,7 @@ user's module left untouched."""
 
 from __future__ import annotations
 
+import json
 from unittest import mock
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 import irwua
 import irwua.exporters
+from irwua.cli import main
 from irwua.errors import IrwuaError
 
 torch = pytest.importorskip("torch")
@@ -292,3 +294,39 @@ def test_a_model_that_cannot_be_exported_gets_one_sentence():
 def test_data_is_required():
     with pytest.raises(IrwuaError, match="needs sample input"):
         irwua.analyze(MLP())
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.trace is deprecated
+def test_cli_loads_saved_torch_models_only_when_trusted(tmp_path, capsys):
+    model = _randomized(MLP()).eval()
+    data = np.random.default_rng(4).normal(size=(4, 12)).astype(np.float32)
+    np.save(tmp_path / "x.npy", data)
+    example = (torch.from_numpy(data),)
+    batch = {0: torch.export.Dim("batch")}
+    files = {
+        "script.pt": lambda p: torch.jit.trace(model, example).save(p),
+        "program.pt2": lambda p: torch.export.save(
+            torch.export.export(model, example, dynamic_shapes=(batch,)), p
+        ),
+        "pickled.pt": lambda p: torch.save(model, p),
+    }
+    for name, save in files.items():
+        path = tmp_path / name
+        save(path)
+        command = ["analyze", str(path), "--data", str(tmp_path / "x.npy"), "--quiet"]
+        assert main([*command, "--out", str(tmp_path / "refused")]) == 2
+        assert "--trust-pickle" in capsys.readouterr().err
+        out = tmp_path / name.replace(".", "_")
+        assert main([*command, "--trust-pickle", "--out", str(out)]) == 0, capsys.readouterr()
+        document = json.loads((out / "analysis.json").read_text())
+        assert [layer["name"] for layer in document["layers"]] == ["net.0", "net.2"], name
+        assert document["totals"]["params"] == sum(p.numel() for p in model.parameters())
+
+
+def test_cli_refuses_weights_without_a_model(tmp_path, capsys):
+    torch.save(MLP().state_dict(), tmp_path / "weights.pt")
+    np.save(tmp_path / "x.npy", np.zeros((2, 12), np.float32))
+    command = ["analyze", str(tmp_path / "weights.pt"), "--data", str(tmp_path / "x.npy")]
+    assert main([*command, "--trust-pickle", "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "not a model" in error and error.count("\n") == 1
