@@ -32,14 +32,7 @@ def load_tensorflow(model: Any, example: Any, trust_pickle: bool = False) -> Loa
         path = Path(model) if isinstance(model, (str, os.PathLike)) else None
         if path is not None:
             model = _load_file(path, trust_pickle)
-        if hasattr(model, "count_params") and hasattr(model, "weights"):
-            function, specs = _keras_function(model, example)
-            naming = KerasNames.for_keras(model, function.get_concrete_function(*specs))
-            params = int(model.count_params())
-        else:
-            function, specs = _signature_function(model)
-            naming = KerasNames.for_variables(model.variables)
-            params = int(sum(np.prod(v.shape) for v in model.variables if v.dtype.is_floating))
+        function, specs, naming, params = _traced(model, example)
         try:
             proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=OPSET)
         except Exception as exc:  # tf2onnx and TensorFlow raise many types
@@ -65,6 +58,23 @@ def load_tensorflow(model: Any, example: Any, trust_pickle: bool = False) -> Loa
         notes=tuple(notes),
         framework_params=params,
     )
+
+
+def _traced(model: Any, example: Any) -> tuple[Any, list[Any], KerasNames, int]:
+    """The function to convert, its input signature, the names of its layers and the
+    framework's parameter count (Keras' ``count_params()``, else the floating-point variables)."""
+    if hasattr(model, "count_params") and hasattr(model, "weights"):
+        function, specs = _keras_function(model, example)
+        naming = KerasNames.for_keras(model, function.get_concrete_function(*specs))
+        return function, specs, naming, int(model.count_params())
+    if getattr(model, "signatures", None):
+        function, specs = _signature_function(model)
+        naming = KerasNames.for_variables(model.variables)
+    else:
+        function, specs = _module_function(model, example)
+        naming = KerasNames.for_module(model, function.get_concrete_function(*specs))
+    params = sum(int(np.prod(v.shape)) for v in model.variables if v.dtype.is_floating)
+    return function, specs, naming, params
 
 
 def _require_tf2onnx() -> Any:
@@ -128,24 +138,46 @@ def _keras_function(model: Any, example: Any) -> tuple[Any, list[Any]]:
     return tf.function(call), specs
 
 
-def _signature_function(module: Any) -> tuple[Any, list[Any]]:
-    """A SavedModel's (or tf.Module's) ``serving_default`` signature as a tf.function."""
+def _signature_function(saved: Any) -> tuple[Any, list[Any]]:
+    """A SavedModel's ``serving_default`` signature as a tf.function and its input signature."""
     import tensorflow as tf
 
-    signature = getattr(module, "signatures", {}).get("serving_default")
+    signature = saved.signatures.get("serving_default")
     if signature is None:
         raise IrwuaError(
-            "This TensorFlow object has no 'serving_default' signature to convert; save it with "
+            "This SavedModel has no 'serving_default' signature to convert; save it with "
             "tf.saved_model.save(..., signatures=...) or pass the Keras model itself."
         )
     _, by_name = signature.structured_input_signature
     names = list(by_name)
     specs = [tf.TensorSpec(by_name[n].shape, by_name[n].dtype, name=n) for n in names]
+    return tf.function(lambda *xs: signature(**dict(zip(names, xs, strict=True)))), specs
 
-    def call(*tensors: Any) -> Any:
-        return signature(**dict(zip(names, tensors, strict=True)))
 
-    return tf.function(call), specs
+def _module_function(module: Any, example: Any) -> tuple[Any, list[Any]]:
+    """A tf.Module's ``__call__`` as a tf.function, with its own input signature or one made
+    from the data."""
+    import tensorflow as tf
+
+    if not callable(module):
+        raise IrwuaError(
+            f"This {type(module).__name__} has no __call__ to convert; give it one, or pass "
+            "the Keras model itself."
+        )
+    call = module.__call__
+    specs = getattr(call, "input_signature", None)
+    if specs is None and example is not None:
+        _, arrays = _example_arrays(example)
+        specs = [
+            tf.TensorSpec((None, *a.shape[1:]), _spec_dtype(a), name=n) for n, a in arrays.items()
+        ]
+    if specs is None:
+        raise IrwuaError(
+            "This tf.Module's __call__ declares no input_signature, so irwua needs sample input "
+            "to trace it: pass data (an array, a list or a dict of arrays)."
+        )
+    function = call if hasattr(call, "get_concrete_function") else tf.function(call)
+    return function, list(specs)
 
 
 def _example_arrays(example: Any) -> tuple[list[str] | None, dict[str, np.ndarray]]:

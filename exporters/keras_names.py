@@ -46,6 +46,21 @@ class KerasNames:
                 norms.add(layer.name)
             for variable in layer.weights:  # the innermost layer comes last and wins
                 owners[id(_handle(variable))] = layer.name
+        return cls._from_reads(concrete, owners, norms)
+
+    @classmethod
+    def for_module(cls, module: Any, concrete: Any) -> KerasNames:
+        """From a tf.Module and its traced ``__call__``: a variable is owned by its name scope
+        (``affine/w:0`` -> ``affine``), else by the module."""
+        owners = {
+            id(variable.handle): variable.name.rpartition("/")[0] or module.name
+            for variable in module.variables
+        }
+        return cls._from_reads(concrete, owners, set())
+
+    @classmethod
+    def _from_reads(cls, concrete: Any, owners: dict[int, str], norms: set[str]) -> KerasNames:
+        """Owners by the ops reading the captured variables, and the scopes those ops are in."""
         captured = {
             internal.name: owners[id(external)]
             for external, internal in concrete.graph.captures
@@ -57,7 +72,7 @@ class KerasNames:
             if op.type == "ReadVariableOp" and op.inputs[0].name in captured:
                 layer = captured[op.inputs[0].name]
                 reads[op.outputs[0].name] = layer
-                scope = _layer_scope(op.name, layer)
+                scope = _layer_scope(op.name, layer.rpartition("/")[2])
                 if scope:
                     scopes[scope] = layer
         return cls(reads, scopes, norms)

@@ -179,3 +179,29 @@ def test_cli_analyzes_a_keras_file_with_npz_data(tmp_path, capsys):
     assert document["model"]["framework_params"] == model.count_params()
     names = {layer["name"] for layer in document["layers"]}
     assert {"conv_a", "conv_b", "logits"} <= names
+
+
+class Affine(tf.Module):
+    def __init__(self) -> None:
+        super().__init__(name="affine")
+        with self.name_scope:
+            self.w = tf.Variable(np.arange(12, dtype=np.float32).reshape(3, 4) / 10, name="w")
+            self.b = tf.Variable(np.ones(4, np.float32), name="b")
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float32)])
+    def __call__(self, x):
+        return tf.nn.relu(x @ self.w + self.b)
+
+
+def test_tf_module():
+    module = Affine()
+    data = np.random.default_rng(4).normal(size=(3, 3)).astype(np.float32)
+    loaded = load(module, example=data)
+    assert loaded.framework == "tensorflow" and loaded.framework_params == 16
+    session = ort.InferenceSession(loaded.source.proto.SerializeToString())
+    (name,) = [i.name for i in session.get_inputs()]
+    (output,) = session.run(None, {name: data})
+    np.testing.assert_allclose(output, module(data).numpy(), rtol=1e-5, atol=1e-6)
+    analysis = irwua.analyze(module, data)
+    assert analysis["flops"].total.params == 16
+    assert {layer.framework_name for layer in analysis.graph.layers} == {"affine"}
