@@ -21,8 +21,9 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(PIP) install -e .
 	touch $@
 
+# The test suite exercises both front-ends, so the dev set includes torch and tensorflow.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(PIP) install -e ".[dev,torch]"
+	$(PIP) install -e ".[dev,torch,tensorflow]"
 	touch $@
 
 $(VENV)/.all: pyproject.toml | $(BIN)/python
