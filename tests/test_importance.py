@@ -256,3 +256,35 @@ def test_zeroing_weights_changes_the_mean_output_by_at_most_their_importance(
     assert abs(before - after) <= bound * (1 + 1e-5) + 1e-6
     if set(rows) <= silent:
         assert before == pytest.approx(after, abs=1e-9)
+
+
+def test_conv_transpose_and_lstm_read_the_right_weight_axis():
+    rng = np.random.default_rng(0)
+    deconv_w = rng.standard_normal((3, 2, 2, 2)).astype(np.float32)  # [in, out, k, k]
+    lstm_w = rng.standard_normal((1, 4 * 5, 3)).astype(np.float32)  # [dirs, 4H, in]
+    lstm_r = rng.standard_normal((1, 4 * 5, 5)).astype(np.float32)
+    proto = model(
+        [
+            helper.make_node("ConvTranspose", ["x", "dw"], ["d"], name="deconv", strides=[2, 2]),
+            helper.make_node("ReduceMean", ["d"], ["pooled"], axes=[1], keepdims=0),
+            helper.make_node("Transpose", ["x"], ["seq"], perm=[2, 0, 3, 1]),
+            helper.make_node("Reshape", ["seq", "seq_shape"], ["steps"]),
+            helper.make_node("LSTM", ["steps", "lw", "lr"], ["hidden"], name="lstm", hidden_size=5),
+        ],
+        [("x", ["batch", 3, 4, 4])],
+        [("pooled", None), ("hidden", None)],
+        {"dw": deconv_w, "lw": lstm_w, "lr": lstm_r, "seq_shape": np.array([-1, 1, 3])},
+        opset=17,
+    )
+    data = _data(1, 3, 4, 4)
+    result = irwua.analyze(proto, data=data, passes=["importance"])["importance"]
+    channel_mean = np.abs(data).mean(axis=(0, 2, 3))
+    np.testing.assert_allclose(
+        result.layers["deconv"].weight,
+        np.abs(deconv_w) * channel_mean[:, None, None, None],
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        result.layers["lstm"].weight, np.abs(lstm_w) * channel_mean[None, None, :], rtol=1e-5
+    )
+    assert result.layers["lstm"].extra["R"].shape == lstm_r.shape
