@@ -44,6 +44,12 @@ def load_tensorflow(model: Any, example: Any, trust_pickle: bool = False) -> Loa
     _name_batch_axis(proto)
     names, layer_notes = naming.name_nodes(proto.graph)
     notes = []
+    zeros = _all_zero_values(model)
+    if zeros:
+        notes.append(
+            f"tf2onnx drops additions of all-zero tensors, so the graph does not store the {zeros} "
+            "parameters whose values are all zero (such as the biases of an untrained layer)."
+        )
     if naming.norms:
         notes.append(
             "tf2onnx turns every BatchNormalization into a per-channel scale and shift, folded "
@@ -75,6 +81,12 @@ def _traced(model: Any, example: Any) -> tuple[Any, list[Any], KerasNames, int]:
         naming = KerasNames.for_module(model, function.get_concrete_function(*specs))
     params = sum(int(np.prod(v.shape)) for v in model.variables if v.dtype.is_floating)
     return function, specs, naming, params
+
+
+def _all_zero_values(model: Any) -> int:
+    """Elements of the model's floating-point variables that are entirely zero."""
+    values = (np.asarray(variable.numpy()) for variable in model.variables)
+    return sum(v.size for v in values if v.dtype.kind == "f" and v.size and not v.any())
 
 
 def _require_tf2onnx() -> Any:

@@ -205,3 +205,12 @@ def test_tf_module():
     analysis = irwua.analyze(module, data)
     assert analysis["flops"].total.params == 16
     assert {layer.framework_name for layer in analysis.graph.layers} == {"affine"}
+
+
+def test_untrained_zero_biases_are_dropped_and_said_so():
+    model = sequential_mlp()  # Keras initializes biases to zero
+    data = np.ones((2, 6), np.float32)
+    analysis = irwua.analyze(model, data)
+    (note,) = analysis.graph.metadata["export_notes"]
+    assert "the 11 parameters whose values are all zero" in note
+    assert analysis["flops"].total.params == model.count_params() - 11
