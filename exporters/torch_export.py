@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,9 @@ EXAMPLE_SAMPLES = 2
 
 def load_torch(model: Any, example: Any, trust_pickle: bool = False) -> LoadedModel:
     """Export a torch module, ScriptModule, ExportedProgram or saved file to ONNX."""
-    import torch
-
+    torch = _require_torch()
     path = None
-    if isinstance(model, (str, Path)):
+    if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         model = load_torch_file(path, trust_pickle)
     if example is None:
@@ -44,8 +44,8 @@ def load_torch(model: Any, example: Any, trust_pickle: bool = False) -> LoadedMo
             "A PyTorch model is exported by running it, so irwua needs sample input: pass data "
             "(an array, a list or a dict of arrays; --data on the command line)."
         )
-    state = model.state_dict if isinstance(model, torch.export.ExportedProgram) else None
-    naming = TorchNames(model, state if state is not None else model.state_dict())
+    program = isinstance(model, torch.export.ExportedProgram)
+    naming = TorchNames(model, model.state_dict if program else model.state_dict())
     args, kwargs, input_names = _example_inputs(example, _float_dtype(naming.tensors.values()))
     with _eval_mode(model):
         proto, notes = _export(model, args, kwargs, input_names)
@@ -69,6 +69,20 @@ def load_torch(model: Any, example: Any, trust_pickle: bool = False) -> LoadedMo
         notes=tuple(notes),
         framework_params=int(params),
     )
+
+
+def _require_torch() -> Any:
+    """torch (with onnxscript, which its exporter and irwua's tidying use), or an error that says
+    how to install them."""
+    try:
+        import onnxscript  # noqa: F401
+        import torch
+    except ImportError as exc:
+        raise IrwuaError(
+            f"Analyzing a PyTorch model needs torch and onnxscript ({first_sentence(exc)}); "
+            "install them with: pip install 'irwua[torch]'."
+        ) from exc
+    return torch
 
 
 def _example_inputs(example: Any, float_dtype: Any) -> tuple[tuple, dict, list[str]]:
