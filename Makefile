@@ -46,7 +46,8 @@ dot:
 	  fi; }
 
 demo: $(VENV)/.core dot
-	$(BIN)/irwua analyze examples/digits_cnn.onnx --out $(DEMO_OUT) --samples 1347 --epochs 30
+	$(BIN)/irwua analyze examples/digits_cnn.onnx --data examples/digits_images.npy \
+	  --out $(DEMO_OUT) --samples 1347 --epochs 30
 	@echo "Open $(abspath $(DEMO_OUT))/report.html"
 
 lint: $(VENV)/.dev

@@ -76,8 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument(
         "--passes",
-        default="flops",
-        help="comma-separated passes to run (default: flops); see 'irwua passes'",
+        default="flops,metrics",
+        help="comma-separated passes to run, with what they require (default: flops,metrics); "
+        "see 'irwua passes'",
+    )
+    analyze.add_argument(
+        "--norm",
+        choices=("l1", "l2", "magnitude"),
+        default="l1",
+        help="importance: |w| x mean|x| (l1, default), |w| x rms(x) (l2, Wanda), or |w|",
+    )
+    analyze.add_argument(
+        "--batch-size", type=int, default=64, help="samples per onnxruntime run (default 64)"
+    )
+    analyze.add_argument(
+        "--max-samples", type=int, default=None, help="use at most this many samples of the data"
     )
     analyze.add_argument(
         "--input-shape",
@@ -122,17 +135,17 @@ def _analyze(args: argparse.Namespace) -> int:
     from irwua.pipeline import Options
     from irwua.shapes import parse_shape
 
-    for name, value in (("--samples", args.samples), ("--epochs", args.epochs)):
-        if value is not None and value <= 0:
-            raise IrwuaError(f"{name} must be a positive number, got {value}.")
-    if args.train_factor <= 0:
-        raise IrwuaError(f"--train-factor must be positive, got {args.train_factor}.")
     shapes = dict(parse_shape(text) for text in args.input_shape)
     passes = [name.strip() for name in args.passes.split(",") if name.strip()]
     if not passes:
         raise IrwuaError("--passes names no pass; see 'irwua passes' for the list.")
     options = Options(
-        train_samples=args.samples, epochs=args.epochs, train_factor=args.train_factor
+        train_samples=args.samples,
+        epochs=args.epochs,
+        train_factor=args.train_factor,
+        batch_size=args.batch_size,
+        max_samples=args.max_samples,
+        norm=args.norm,
     )
     data = read_data_file(args.data) if args.data else None
     analysis = analyze(

@@ -41,6 +41,9 @@ class PassResult:
         return {}
 
 
+NORMS = ("l1", "l2", "magnitude")
+
+
 @dataclass(frozen=True)
 class Options:
     """Settings that passes read.
@@ -62,6 +65,19 @@ class Options:
     low_share: float = 0.1
     near_zero: float = 1e-3
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("train_samples", "epochs", "batch_size", "max_samples"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise IrwuaError(f"{name} must be a positive whole number, got {value!r}.")
+        for name in ("train_factor", "low_share", "near_zero"):
+            if not getattr(self, name) > 0:
+                raise IrwuaError(f"{name} must be positive, got {getattr(self, name)!r}.")
+        if self.norm not in NORMS:
+            raise IrwuaError(
+                f"Unknown importance norm {self.norm!r}; use one of: {', '.join(NORMS)}."
+            )
 
 
 @dataclass(frozen=True)

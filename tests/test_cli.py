@@ -39,7 +39,11 @@ def test_analyze_writes_json_and_html_and_prints_a_summary(tmp_path, capsys):
     assert sum(layer["macs"] for layer in document["layers"]) == totals["macs"]
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "digits_cnn.onnx" in html
-    assert sorted(p.name for p in out.iterdir()) == ["analysis.json", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "analysis.json",
+        "importance.npz",
+        "report.html",
+    ]
 
 
 def test_passes_and_version(capsys):
@@ -77,7 +81,7 @@ def _bad(tmp_path, kind: str) -> list[str]:
         ("truncated", "truncated"),
         ("shape", "needs 4 at axis 1"),
         ("unknown-pass", "Unknown pass 'warp'"),
-        ("samples", "--samples must be a positive number"),
+        ("samples", "train_samples must be a positive whole number, got 0"),
     ],
 )
 def test_bad_input_is_one_sentence_and_nothing_is_written(tmp_path, capsys, kind, message):
