@@ -8,7 +8,6 @@ fixed dims and dtype kind, with a message that names what was expected and what 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,27 +28,43 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Model inputs by name, every array with the same number of samples on axis 0."""
+    """Model inputs by name, every array with the same number of samples on axis 0.
+
+    The arrays are kept as given (a memory map stays a memory map); each batch is converted to
+    the model's dtype when it is read, so the data is never copied whole.
+    """
 
     arrays: Mapping[str, np.ndarray]
+    dtypes: Mapping[str, np.dtype]
     samples: int
-    nonfinite: int = 0
 
     def batches(self, size: int) -> Iterator[dict[str, np.ndarray]]:
-        """Consecutive batches of at most ``size`` samples (views, not copies)."""
+        """Consecutive batches of at most ``size`` samples, in the model's dtypes."""
         for start in range(0, self.samples, size):
-            yield {name: array[start : start + size] for name, array in self.arrays.items()}
+            yield {
+                name: np.asarray(array[start : start + size], dtype=self.dtypes[name])
+                for name, array in self.arrays.items()
+            }
 
     def limit(self, samples: int | None) -> Dataset:
         """The first ``samples`` samples (all of them when None)."""
         if samples is None or samples >= self.samples:
             return self
         arrays = {name: array[:samples] for name, array in self.arrays.items()}
-        return Dataset(arrays, samples, self.nonfinite)
+        return Dataset(arrays, self.dtypes, samples)
 
     def sample_shapes(self) -> dict[str, tuple[int, ...]]:
         """Input shapes for one sample (axis 0 of size 1), used to bind symbolic dims."""
         return {name: (1, *array.shape[1:]) for name, array in self.arrays.items()}
+
+
+def count_nonfinite(batch: Mapping[str, np.ndarray]) -> int:
+    """NaN and infinite values in the floating-point arrays of a batch."""
+    return sum(
+        int(array.size - np.count_nonzero(np.isfinite(array)))
+        for array in batch.values()
+        if array.dtype.kind == "f"
+    )
 
 
 def make_dataset(data: Any, inputs: Sequence[InputSpec]) -> Dataset:
@@ -63,16 +78,7 @@ def make_dataset(data: Any, inputs: Sequence[InputSpec]) -> Dataset:
     samples = next(iter(counts.values()))
     if samples == 0:
         raise IrwuaError("The data is empty: it has 0 samples.")
-    nonfinite = sum(
-        int(np.count_nonzero(~np.isfinite(a))) for a in arrays.values() if a.dtype.kind == "f"
-    )
-    if nonfinite:
-        warnings.warn(
-            f"The data holds {nonfinite} NaN or infinite values; results computed from them "
-            "may be NaN or infinite.",
-            stacklevel=2,
-        )
-    return Dataset(arrays, samples, nonfinite)
+    return Dataset(arrays, {spec.name: spec.dtype for spec in inputs}, samples)
 
 
 def _by_name(data: Any, names: list[str]) -> dict[str, Any]:
@@ -116,7 +122,7 @@ def _checked(spec: InputSpec, value: Any) -> np.ndarray:
                     f"Input '{spec.name}' expects {expected} but the data has shape {given} "
                     f"(axis {axis} should be {dim})."
                 )
-    return _cast(spec, array)
+    return _check_dtype(spec, array)
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -128,8 +134,8 @@ def _to_numpy(value: Any) -> np.ndarray:
         raise IrwuaError(f"The data cannot be read as an array: {exc}.") from exc
 
 
-def _cast(spec: InputSpec, array: np.ndarray) -> np.ndarray:
-    """Give the array the model's dtype when that loses nothing essential, else refuse."""
+def _check_dtype(spec: InputSpec, array: np.ndarray) -> np.ndarray:
+    """Accept an array whose values convert to the model's dtype (ints to floats, ...)."""
     want, have = spec.dtype, array.dtype
     if have == want:
         return array
@@ -142,4 +148,4 @@ def _cast(spec: InputSpec, array: np.ndarray) -> np.ndarray:
         raise IrwuaError(
             f"Input '{spec.name}' expects {want.name} values but the data is {have.name}."
         )
-    return array.astype(want)
+    return array

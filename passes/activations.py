@@ -13,6 +13,7 @@ magnitude only.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from irwua.data import count_nonfinite
 from irwua.features import geometry
 from irwua.graph import Layer, LayerGraph
 from irwua.instrument import Capture, exposed_name, instrument, output_name
@@ -108,13 +110,21 @@ def run_activations(context: PassContext) -> ActivationsResult:
     wanted = [out.name for out in session.get_outputs()]
     feeds_needed = {i.name for i in session.get_inputs()}
     totals: dict[str, np.ndarray] = {}
+    nonfinite = 0
     batches = data.batches(options.batch_size)
     count = -(-data.samples // options.batch_size)
     for batch in progress(batches, count, "activations", options.progress):
+        nonfinite += count_nonfinite(batch)
         values = session.run(wanted, {k: v for k, v in batch.items() if k in feeds_needed})
         for name, value in zip(wanted, values, strict=True):
             _merge(totals, name, value, plan)
-    return plan.result(totals, data.samples, data.nonfinite)
+    if nonfinite:
+        warnings.warn(
+            f"The data holds {nonfinite} NaN or infinite values; statistics computed from them "
+            "may be NaN or infinite.",
+            stacklevel=2,
+        )
+    return plan.result(totals, data.samples, nonfinite)
 
 
 class _Plan:
