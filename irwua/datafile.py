@@ -26,7 +26,7 @@ def read_data_file(path: str | Path) -> np.ndarray | list[np.ndarray] | dict[str
         raise IrwuaError(f"Data file '{path}' is not an .npy or .npz file.")
     try:
         if path.suffix.lower() == ".npy":
-            return np.load(path, allow_pickle=False)
+            return np.load(path, allow_pickle=False, mmap_mode="r")  # streamed, not read whole
         with np.load(path, allow_pickle=False) as loaded:
             arrays = {name: loaded[name] for name in loaded.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
