@@ -8,6 +8,7 @@ fixed dims and dtype kind, with a message that names what was expected and what 
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,12 +40,18 @@ class Dataset:
     samples: int
 
     def batches(self, size: int) -> Iterator[dict[str, np.ndarray]]:
-        """Consecutive batches of at most ``size`` samples, in the model's dtypes."""
+        """Consecutive batches of at most ``size`` samples, in the model's dtypes.
+
+        Rows of a memory-mapped array are released once their batch is done, so that memory
+        does not grow with the number of samples.
+        """
         for start in range(0, self.samples, size):
             yield {
-                name: np.asarray(array[start : start + size], dtype=self.dtypes[name])
+                name: np.array(array[start : start + size], dtype=self.dtypes[name])
                 for name, array in self.arrays.items()
             }
+            for array in self.arrays.values():
+                _release_rows(array, start, start + size)
 
     def limit(self, samples: int | None) -> Dataset:
         """The first ``samples`` samples (all of them when None)."""
@@ -56,6 +63,27 @@ class Dataset:
     def sample_shapes(self) -> dict[str, tuple[int, ...]]:
         """Input shapes for one sample (axis 0 of size 1), used to bind symbolic dims."""
         return {name: (1, *array.shape[1:]) for name, array in self.arrays.items()}
+
+
+def _release_rows(array: np.ndarray, start: int, stop: int) -> None:
+    """Tell the kernel a memory map's pages for rows ``start:stop`` are no longer needed.
+
+    Pages of a read-only file mapping count in the process's resident memory once read; dropping
+    them is safe, as they are read again from the file if touched.
+    """
+    mapping = array.base
+    while mapping is not None and not isinstance(mapping, mmap.mmap):
+        mapping = getattr(mapping, "base", None)
+    if mapping is None or not array.flags.c_contiguous or not hasattr(mapping, "madvise"):
+        return
+    origin = np.frombuffer(mapping, np.uint8).__array_interface__["data"][0]
+    first = array[start:stop].__array_interface__["data"][0] - origin
+    aligned = first - first % mmap.PAGESIZE
+    length = (min(stop, len(array)) - start) * array.strides[0] + (first - aligned)
+    try:
+        mapping.madvise(mmap.MADV_DONTNEED, aligned, length)
+    except (OSError, ValueError):
+        return
 
 
 def count_nonfinite(batch: Mapping[str, np.ndarray]) -> int:
