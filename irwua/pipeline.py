@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -114,17 +114,43 @@ def register_pass(name: str, description: str, requires: Iterable[str] = ()):
     return decorate
 
 
+class _Registry(Mapping[str, PassSpec]):
+    """The registered passes; a built-in pass's module is imported only when it is asked for,
+    so that running one pass does not pay for importing the others."""
+
+    def __getitem__(self, name: str) -> PassSpec:
+        if name not in _REGISTRY:
+            from irwua.passes import BUILTIN
+
+            if name in BUILTIN:
+                importlib.import_module(BUILTIN[name])
+        return _REGISTRY[name]
+
+    def __iter__(self) -> Iterator[str]:
+        from irwua.passes import BUILTIN
+
+        for module in BUILTIN.values():
+            importlib.import_module(module)
+        return iter(dict(_REGISTRY))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+PASSES: Mapping[str, PassSpec] = _Registry()
+"""Every pass by name: the built-in ones and any registered by plugins."""
+
+
 def available_passes() -> dict[str, PassSpec]:
-    """All registered passes by name (importing ``irwua.passes`` registers the built-in ones)."""
-    importlib.import_module("irwua.passes")
-    return dict(_REGISTRY)
+    """All passes by name (imports every built-in pass module)."""
+    return dict(PASSES)
 
 
 def resolve_order(
     requested: Iterable[str], registry: Mapping[str, PassSpec] | None = None
 ) -> list[str]:
     """The requested passes and everything they require, each after its requirements."""
-    registry = available_passes() if registry is None else registry
+    registry = PASSES if registry is None else registry
     order: list[str] = []
     visiting: list[str] = []
 
@@ -151,12 +177,12 @@ def resolve_order(
 class PassManager:
     """Runs passes over one graph, once each, keeping their results and timings.
 
-    ``registry`` defaults to the registered passes; tests and plugins may pass their own.
+    ``registry`` defaults to every pass (``PASSES``); tests may pass their own.
     """
 
     graph: LayerGraph
     options: Options = field(default_factory=Options)
-    registry: Mapping[str, PassSpec] = field(default_factory=available_passes)
+    registry: Mapping[str, PassSpec] = field(default_factory=lambda: PASSES)
     data: Dataset | None = None
     results: dict[str, PassResult] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)

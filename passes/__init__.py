@@ -1,5 +1,13 @@
-"""irwua's analysis passes; importing this package registers them (one pass per module)."""
+"""irwua's analysis passes, one pass per module.
 
-from irwua.passes import activations, flops, importance, metrics
+A module registers its pass when imported; ``irwua.pipeline`` imports a module only when its pass
+is asked for, so that running the FLOPs pass alone stays fast.
+"""
 
-__all__ = ["activations", "flops", "importance", "metrics"]
+BUILTIN = {
+    "flops": "irwua.passes.flops",
+    "activations": "irwua.passes.activations",
+    "importance": "irwua.passes.importance",
+    "metrics": "irwua.passes.metrics",
+}
+"""Built-in pass name -> the module that registers it."""
