@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print medians and the ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per command")
+    parser.add_argument("--quick", action="store_true", help="3 timed runs per command")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = 3
 
     model = model_path()
     print("== flops_resnet50: irwua analyze --passes flops vs onnx-tool profile ==")

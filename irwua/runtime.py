@@ -18,7 +18,6 @@ def make_session(proto: onnx.ModelProto, base_dir: Path | None = None):
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     if base_dir is not None:
         options.add_session_config_entry(
             "session.model_external_initializers_file_folder_path", str(base_dir)
