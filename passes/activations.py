@@ -133,18 +133,20 @@ class _Plan:
     def __init__(self, graph: LayerGraph) -> None:
         self.graph = graph
         self.captures: list[Capture] = []
-        self._index: dict[tuple[str, int, bool], int] = {}
+        self._index: dict[tuple[str, int], int] = {}
         self.inputs: dict[str, int] = {}
         self.hidden: dict[str, int] = {}
         self.outputs: dict[str, int] = {}
         self.token_tensors: dict[str, str] = {}
-        for layer in graph.layers:
-            self._plan(layer)
+        # Tensors inside control-flow subgraphs cannot be graph outputs: those layers are skipped.
+        layers = [layer for layer in graph.layers if not layer.scope]
+        for layer in layers:
+            self._plan_inputs(layer)
+        for layer in layers:  # After the inputs: an activated output is often the next input.
+            self._plan_output(layer)
 
-    def _plan(self, layer: Layer) -> None:
+    def _plan_inputs(self, layer: Layer) -> None:
         graph = self.graph
-        if layer.scope:
-            return  # Tensors inside control-flow subgraphs cannot be graph outputs.
         geo = geometry(layer, graph)
         if layer.kind == "embedding" and layer.data_input:
             self.token_tensors[layer.name] = layer.data_input
@@ -157,18 +159,23 @@ class _Plan:
             index = self._capture(hidden, -1, full=True) if hidden else None
             if index is not None:
                 self.hidden[layer.name] = index
+
+    def _plan_output(self, layer: Layer) -> None:
         out_axis = {"conv": 1, "conv_transpose": 1, "gemm": 1, "matmul": -1, "norm": 1}
         if layer.kind in out_axis:
-            index = self._capture(_activated_output(layer, graph), out_axis[layer.kind], full=False)
+            tensor = _activated_output(layer, self.graph)
+            index = self._capture(tensor, out_axis[layer.kind], full=False)
             if index is not None:
                 self.outputs[layer.name] = index
 
     def _capture(self, tensor: str, axis: int, full: bool) -> int | None:
+        """The index of the capture of ``tensor`` along ``axis``, added if new; a full capture
+        also serves a request for max |x| only."""
         info = self.graph.tensors.get(tensor)
         if info is None or info.shape is None or info.dtype.kind != "f" or not info.shape:
             return None
         axis %= len(info.shape)
-        key = (tensor, axis, full)
+        key = (tensor, axis)
         if key not in self._index:
             cast = info.dtype != np.float32
             self._index[key] = len(self.captures)

@@ -7,6 +7,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 FLOAT = TensorProto.FLOAT
+RNG = np.random.default_rng(0)
 
 
 def model(nodes, inputs, outputs, initializers=(), opset: int = 17, ir_version: int = 8):
@@ -46,3 +47,18 @@ def mlp(in_features: int = 4, hidden: int = 8, out: int = 3, seed: int = 0) -> o
         helper.make_node("Gemm", ["a", "w2", "b2"], ["y"], name="fc2", transB=1),
     ]
     return model(nodes, [("x", ["batch", in_features])], [("y", ["batch", out])], weights)
+
+
+def value(name: str, shape, elem: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
+    """A typed graph input/output."""
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def const(name: str, array: np.ndarray) -> onnx.TensorProto:
+    """An initializer."""
+    return numpy_helper.from_array(np.ascontiguousarray(array), name)
+
+
+def weight(name: str, *shape: int) -> onnx.TensorProto:
+    """A random float32 initializer (the generator is shared, so draws differ per call)."""
+    return const(name, RNG.standard_normal(shape).astype(np.float32))

@@ -11,24 +11,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from builders import RNG, const, value, weight
+from onnx import TensorProto, helper
 
 import irwua
 
 OPSET = 17
-RNG = np.random.default_rng(0)
-
-
-def value(name: str, shape, elem: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, elem, shape)
-
-
-def const(name: str, array: np.ndarray) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.ascontiguousarray(array), name)
-
-
-def weight(name: str, *shape: int) -> onnx.TensorProto:
-    return const(name, RNG.standard_normal(shape).astype(np.float32))
 
 
 def make(nodes, inputs, outputs, initializers=(), value_info=(), domains=()) -> onnx.ModelProto:

@@ -19,29 +19,17 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from onnx import TensorProto, helper, numpy_helper
+from builders import RNG, const, value, weight
+from onnx import helper, numpy_helper
 
 import irwua
 from irwua.ingest import attributes
 from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
 
 OPSET = 17
-RNG = np.random.default_rng(0)
 
 
 # --------------------------------------------------------------------------------------- helpers
-
-
-def value(name: str, shape, elem: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, elem, shape)
-
-
-def const(name: str, array: np.ndarray) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.ascontiguousarray(array), name)
-
-
-def weight(name: str, *shape: int) -> onnx.TensorProto:
-    return const(name, RNG.standard_normal(shape).astype(np.float32))
 
 
 def make(nodes, inputs, outputs, initializers=()) -> onnx.ModelProto:
