@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-from irwua.errors import IrwuaError
+from irwua.errors import IrwuaError, root_reason
 from irwua.exporters import LoadedModel
 from irwua.exporters.keras_names import KerasNames
 from irwua.exporters.quiet import quiet
-from irwua.exporters.reasons import first_sentence
 from irwua.ingest import ModelSource
 
 OPSET = 17
@@ -37,7 +36,7 @@ def load_tensorflow(model: Any, example: Any, trust_pickle: bool = False) -> Loa
             proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=OPSET)
         except Exception as exc:  # tf2onnx and TensorFlow raise many types
             raise IrwuaError(
-                f"tf2onnx could not convert the model to ONNX ({first_sentence(exc)}); check that "
+                f"tf2onnx could not convert the model to ONNX ({root_reason(exc)}); check that "
                 "the model runs in a tf.function, or convert it yourself and analyze the .onnx "
                 "file."
             ) from exc
@@ -96,7 +95,7 @@ def _require_tf2onnx() -> Any:
         import tf2onnx
     except ImportError as exc:
         raise IrwuaError(
-            f"Analyzing a TensorFlow model needs tensorflow and tf2onnx ({first_sentence(exc)}); "
+            f"Analyzing a TensorFlow model needs tensorflow and tf2onnx ({root_reason(exc)}); "
             "install them with: pip install 'irwua[tensorflow]'."
         ) from exc
     return tf2onnx
@@ -116,7 +115,7 @@ def _load_file(path: Path, trust_pickle: bool) -> Any:
         hint = ""
         if "safe_mode" in str(exc):
             hint = " (it holds Python code such as a Lambda layer; --trust-pickle allows it)"
-        raise IrwuaError(f"TensorFlow cannot load '{path}': {first_sentence(exc)}{hint}.") from exc
+        raise IrwuaError(f"TensorFlow cannot load '{path}': {root_reason(exc)}{hint}.") from exc
 
 
 def _keras_function(model: Any, example: Any) -> tuple[Any, list[Any]]:

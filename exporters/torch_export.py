@@ -18,11 +18,10 @@ from typing import Any
 
 import onnx
 
-from irwua.errors import IrwuaError
+from irwua.errors import IrwuaError, root_reason
 from irwua.exporters import LoadedModel
 from irwua.exporters.provenance import constant_values, node_sources
 from irwua.exporters.quiet import quiet
-from irwua.exporters.reasons import first_sentence
 from irwua.exporters.torch_files import load_torch_file
 from irwua.exporters.torch_graph import tidy
 from irwua.exporters.torch_names import TorchNames
@@ -79,7 +78,7 @@ def _require_torch() -> Any:
         import torch
     except ImportError as exc:
         raise IrwuaError(
-            f"Analyzing a PyTorch model needs torch and onnxscript ({first_sentence(exc)}); "
+            f"Analyzing a PyTorch model needs torch and onnxscript ({root_reason(exc)}); "
             "install them with: pip install 'irwua[torch]'."
         ) from exc
     return torch
@@ -107,7 +106,7 @@ def _tensor(value: Any, float_dtype: Any) -> Any:
         try:
             tensor = torch.from_numpy(np.array(value))
         except (TypeError, ValueError) as exc:
-            reason = first_sentence(exc)
+            reason = root_reason(exc)
             raise IrwuaError(f"The data cannot be read as an array: {reason}.") from exc
     if tensor.ndim == 0 or tensor.shape[0] == 0:
         raise IrwuaError("The data needs at least one sample on axis 0 to trace the model.")
@@ -149,7 +148,7 @@ def _export(model: Any, args: tuple, kwargs: dict, input_names: list[str]):
     try:
         return _export_dynamo(model, args, kwargs, input_names), []
     except Exception as exc:  # the exporter raises many types; the reason is what matters
-        reason = first_sentence(exc)
+        reason = root_reason(exc)
     if isinstance(model, torch.export.ExportedProgram):
         raise IrwuaError(
             f"PyTorch could not export the program to ONNX ({reason}); export the nn.Module it "
@@ -160,7 +159,7 @@ def _export(model: Any, args: tuple, kwargs: dict, input_names: list[str]):
     except Exception as exc:
         raise IrwuaError(
             f"PyTorch could not export the model to ONNX (torch.export: {reason}; TorchScript: "
-            f"{first_sentence(exc)}); make forward() traceable (no data-dependent Python control "
+            f"{root_reason(exc)}); make forward() traceable (no data-dependent Python control "
             "flow, only tensor outputs, ops ONNX knows) or export it yourself and analyze the "
             ".onnx file."
         ) from exc

@@ -11,9 +11,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from irwua.errors import IrwuaError
+from irwua.errors import IrwuaError, root_reason
 from irwua.exporters.quiet import quiet
-from irwua.exporters.reasons import first_sentence
 
 
 def load_torch_file(path: Path, trust_pickle: bool) -> Any:
@@ -31,7 +30,7 @@ def load_torch_file(path: Path, trust_pickle: bool) -> Any:
         with quiet():  # torch.jit.load warns that it is deprecated
             loaded = _load(path)
     except Exception as exc:  # torch raises many types for a file it cannot read
-        raise IrwuaError(f"PyTorch cannot load '{path}': {first_sentence(exc)}.") from exc
+        raise IrwuaError(f"PyTorch cannot load '{path}': {root_reason(exc)}.") from exc
     if isinstance(loaded, (torch.nn.Module, torch.export.ExportedProgram)):
         return loaded
     raise IrwuaError(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from irwua.errors import IrwuaError
+from irwua.errors import IrwuaError, root_reason
 from irwua.graph import TensorInfo
 
 
@@ -27,7 +27,7 @@ def make_session(proto: onnx.ModelProto, base_dir: Path | None = None):
             proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types.
-        raise IrwuaError(f"onnxruntime cannot load the model: {_first_line(exc)}.") from exc
+        raise IrwuaError(f"onnxruntime cannot load the model: {root_reason(exc)}.") from exc
 
 
 def with_outputs(proto: onnx.ModelProto, names: Sequence[str]) -> onnx.ModelProto:
@@ -53,7 +53,7 @@ def run_with_outputs(
     try:
         values = session.run(wanted, dict(feeds))
     except Exception as exc:
-        raise IrwuaError(f"onnxruntime could not run the model: {_first_line(exc)}.") from exc
+        raise IrwuaError(f"onnxruntime could not run the model: {root_reason(exc)}.") from exc
     return dict(zip(wanted, values, strict=True))
 
 
@@ -76,8 +76,3 @@ def synthetic_inputs(
         else:
             feeds[name] = np.zeros(shape, dtype)
     return feeds
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 
 from irwua.data import InputSpec
-from irwua.errors import IrwuaError
+from irwua.errors import IrwuaError, root_reason
 from irwua.graph import TensorInfo
 from irwua.ingest import ModelSource, initializers, numpy_dtype, subgraphs
 
@@ -166,10 +166,10 @@ def infer_tensors(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, 
         inferred = onnx.shape_inference.infer_shapes(skeleton, strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:
         raise IrwuaError(
-            f"The input shapes {_format(bound)} do not fit the model: {_first_line(exc)}."
+            f"The input shapes {_format(bound)} do not fit the model: {root_reason(exc)}."
         ) from exc
     except (ValueError, RuntimeError) as exc:  # Malformed models fail in the checker first.
-        raise IrwuaError(f"The model is not valid ONNX: {_first_line(exc)}.") from exc
+        raise IrwuaError(f"The model is not valid ONNX: {root_reason(exc)}.") from exc
     tensors: dict[str, TensorInfo] = {}
     _collect(inferred.graph, tensors)
     for tensor in initializers(source.proto.graph):
@@ -268,7 +268,3 @@ def _run_for_shapes(
 
 def _format(bound: Mapping[str, Shape]) -> str:
     return ", ".join(f"{name}={'x'.join(map(str, shape))}" for name, shape in bound.items())
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__

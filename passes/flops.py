@@ -109,7 +109,7 @@ def run_flops(context: PassContext) -> FlopsResult:
     compute = _scope_total("", graph, nodes, notes)
     params, weight_bytes = _stored_weights(graph)
     total = replace(compute, params=params, weight_bytes=weight_bytes)
-    layers = {layer.name: _layer_counts(layer, graph, nodes) for layer in graph.layers}
+    layers = {layer.name: _layer_counts(layer, nodes) for layer in graph.layers}
     by_op: dict[str, Counts] = {}
     for node in graph.nodes:
         by_op[node.op_type] = by_op.get(node.op_type, Counts()) + nodes[node.name]
@@ -179,7 +179,7 @@ def _learned_inputs(node: Node, layer: Layer) -> list[str]:
     return list(dict.fromkeys(name for name in node.inputs if name in learned))
 
 
-def _layer_counts(layer: Layer, graph: LayerGraph, nodes: Mapping[str, Counts]) -> Counts:
+def _layer_counts(layer: Layer, nodes: Mapping[str, Counts]) -> Counts:
     counts = Counts()
     for name in layer.nodes:
         counts = counts + nodes[name]
