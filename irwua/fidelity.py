@@ -1,0 +1,119 @@
+"""Fidelity: how closely a model's outputs follow a reference model's on the same data.
+
+Used wherever a changed model (pruned, compressed, retrained) is measured against the original:
+the pruning sweeps, ``irwua prune`` and ``irwua compare``. Everything is measured on a model's
+first output:
+
+* ``relative_error`` = ||y - y_ref|| / ||y_ref|| (Frobenius norm over all samples; the absolute
+  error when the reference is all zeros);
+* ``agreement`` = the share of predictions whose arg-max over the last axis equals the
+  reference's (top-1 agreement; per sample, or per position for sequence outputs), None when the
+  last axis has a single value (regression, binary logit);
+* ``accuracy`` = the share of predictions equal to the labels, when labels are given (class ids,
+  or one-hot rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from irwua.data import Dataset
+from irwua.errors import IrwuaError, root_reason
+from irwua.progress import progress
+
+
+class Session(Protocol):
+    """What fidelity needs of an onnxruntime ``InferenceSession``."""
+
+    def run(self, output_names: Any, input_feed: Any) -> list[Any]: ...
+
+    def get_outputs(self) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """A model's outputs measured against a reference's (and the labels, when given)."""
+
+    samples: int
+    relative_error: float
+    agreement: float | None
+    accuracy: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "relative_error": self.relative_error,
+            "agreement": self.agreement,
+            "accuracy": self.accuracy,
+        }
+
+
+def predict(
+    session: Session, data: Dataset, batch_size: int = 64, label: str = "evaluating"
+) -> np.ndarray:
+    """The session's first output over every sample of ``data``, concatenated on axis 0."""
+    first = session.get_outputs()[0].name
+    outputs = []
+    batches = progress(data.batches(batch_size), -(-data.samples // batch_size), label)
+    for batch in batches:
+        try:
+            (output,) = session.run([first], batch)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types.
+            raise IrwuaError(f"onnxruntime could not run the model: {root_reason(exc)}.") from exc
+        outputs.append(np.asarray(output))
+    return np.concatenate(outputs, axis=0)
+
+
+def measure(
+    outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray | None = None
+) -> Fidelity:
+    """``outputs`` against ``reference`` (same shape) and, when given, against ``labels``."""
+    if outputs.shape != reference.shape:
+        raise IrwuaError(
+            f"Outputs of shape {list(outputs.shape)} cannot be compared with reference outputs "
+            f"of shape {list(reference.shape)}."
+        )
+    difference = np.linalg.norm((outputs - reference).astype(np.float64).ravel())
+    scale = np.linalg.norm(reference.astype(np.float64).ravel())
+    relative_error = float(difference / scale) if scale > 0 else float(difference)
+    agreement = None
+    if outputs.ndim >= 2 and outputs.shape[-1] > 1:
+        agreement = float(np.mean(outputs.argmax(-1) == reference.argmax(-1)))
+    return Fidelity(
+        samples=len(outputs),
+        relative_error=relative_error,
+        agreement=agreement,
+        accuracy=None if labels is None else accuracy(outputs, labels),
+    )
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Share of samples whose arg-max over the last axis is the label (class id or one-hot)."""
+    labels = np.asarray(labels)
+    if labels.ndim == outputs.ndim and labels.shape[-1] == outputs.shape[-1] > 1:
+        labels = labels.argmax(-1)
+    if labels.shape != outputs.shape[:-1] or outputs.shape[-1] < 2:
+        raise IrwuaError(
+            f"Labels of shape {list(labels.shape)} do not fit model outputs of shape "
+            f"{list(outputs.shape)}; give one class id (or one-hot row) per sample."
+        )
+    return float(np.mean(outputs.argmax(-1) == labels))
+
+
+def check_labels(labels: Any, samples: int) -> np.ndarray:
+    """``labels`` as an array with one entry per sample (class ids or one-hot rows), or a clear
+    error."""
+    array = np.asarray(labels)
+    if array.ndim == 0 or len(array) != samples:
+        given = "a single value" if array.ndim == 0 else f"{len(array)} labels"
+        raise IrwuaError(f"The data has {samples} samples but {given} were given as labels.")
+    if array.dtype.kind in "iub" or (array.dtype.kind == "f" and array.ndim >= 2):
+        return array
+    if array.dtype.kind == "f" and np.all(array == np.round(array)):
+        return array.astype(np.int64)
+    raise IrwuaError(
+        f"Labels must be class ids (integers) or one-hot rows, got {array.dtype} values."
+    )
