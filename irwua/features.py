@@ -40,7 +40,7 @@ def geometry(layer: Layer, graph: LayerGraph) -> Geometry:
     if layer.kind == "conv_transpose":
         return Geometry(1, 0, 1, int(node.attr("group", 1)))
     if layer.kind == "gemm":
-        weight_is_b = layer.note is None
+        weight_is_b = not layer.weight_left
         transposed = node.attr("transB" if weight_is_b else "transA", 0)
         data_transposed = node.attr("transA" if weight_is_b else "transB", 0)
         if weight_is_b:  # y = x @ B: B is [in, out], or [out, in] when transB=1.
@@ -51,7 +51,7 @@ def geometry(layer: Layer, graph: LayerGraph) -> Geometry:
     if layer.kind == "matmul":
         if weight.ndim < 2:
             return Geometry(-1, 0, None)
-        if layer.note is None:  # x @ W, W [..., in, out]
+        if not layer.weight_left:  # x @ W, W [..., in, out]
             return Geometry(-1, weight.ndim - 2, weight.ndim - 1)
         return Geometry(-2, weight.ndim - 1, weight.ndim - 2)  # W @ x, W [..., out, in]
     if layer.kind == "recurrent":

@@ -86,6 +86,8 @@ class Layer:
     ``tensors`` maps a role ('weight', 'bias', 'R', 'mean', ...) to the constant's value name.
     ``nodes`` are the op names that make up the layer (a MatMul and the Add of its bias).
     ``data_input`` is the activation the layer reads.
+    ``weight_left``: the weight is the left operand of a Gemm/MatMul (A of A @ x, stored
+    [out, in]) instead of the usual right one.
     """
 
     name: str
@@ -99,6 +101,7 @@ class Layer:
     scope: str = ""
     framework_name: str | None = None
     note: str | None = None
+    weight_left: bool = False
 
 
 @dataclass

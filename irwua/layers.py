@@ -1,6 +1,7 @@
 """Recognising weighted layers among the ops of a model.
 
-A layer is a node that reads a learned (constant, floating-point) tensor. The rules, by op type:
+A layer is a node that reads a learned (constant, floating-point, bfloat16 included) tensor, or a
+quantized op whose integer weight is constant. The rules, by op type:
 
 ============================  =========================================  ======================
 op                            learned tensors (role: input index)        kind
@@ -18,7 +19,12 @@ LayerNorm / InstanceNorm /    weight: scale, bias                         norm
 GroupNorm
 Add / Sub / Mul / Div / PRelu weight: a constant with more than one       elementwise
                               element (any PRelu slope)
+QLinearConv / ConvInteger     weight: the dequantized constant weight     conv
+QLinearMatMul / MatMulInteger weight: the dequantized constant operand    matmul
 ============================  =========================================  ======================
+
+A quantized layer's weight (and a QLinearConv's int32 bias) is its real value, (q - zero point) x
+scale, from ``constants``.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from irwua.constants import ConstantTable
+from irwua.constants import ConstantTable, dequantized_name
 from irwua.graph import Layer, Node
+from irwua.ingest import is_float
 
 _ROLES: dict[str, tuple[str, dict[str, int]]] = {
     "Conv": ("conv", {"weight": 1, "bias": 2}),
@@ -41,6 +48,13 @@ _ROLES: dict[str, tuple[str, dict[str, int]]] = {
     "GroupNormalization": ("norm", {"weight": 1, "bias": 2}),
 }
 _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "PRelu"}
+_QUANTIZED = {
+    "QLinearConv": ("conv", ((3, 0),)),
+    "ConvInteger": ("conv", ((1, 0),)),
+    "QLinearMatMul": ("matmul", ((3, 0), (0, 3))),
+    "MatMulInteger": ("matmul", ((1, 0), (0, 1))),
+}
+"""Quantized op -> (layer kind, (weight input, data input) pairs to try: right operand first)."""
 
 
 def find_layers(nodes: list[Node], constants: ConstantTable) -> list[Layer]:
@@ -75,7 +89,10 @@ class _LearnedTest:
 
     def __call__(self, name: str) -> bool:
         value = self.constants.get(name) if name else None
-        return value is not None and value.dtype.kind == "f"
+        return value is not None and is_float(value.dtype)
+
+    def constant(self, name: str) -> bool:
+        return name in self.constants
 
     def size(self, name: str) -> int:
         return int(self.constants.values[name].size)
@@ -99,8 +116,9 @@ def _layer_for(node: Node, learned: _LearnedTest) -> Layer | None:
         tensors = {"weight": inputs[const[0]]}
         if kind == "gemm" and len(inputs) > 2 and learned(inputs[2]):
             tensors["bias"] = inputs[2]
-        note = "weight is the left operand" if const[0] == 0 else None
-        return _make(node, kind, tensors, inputs[1 - const[0]], note)
+        return _make(node, kind, tensors, inputs[1 - const[0]], weight_left=const[0] == 0)
+    if node.op_type in _QUANTIZED:
+        return _quantized(node, learned)
     if node.op_type == "Gather" and learned(inputs[0]) and not learned(inputs[1]):
         return _make(node, "embedding", {"weight": inputs[0]}, inputs[1])
     if node.op_type in _ELEMENTWISE and len(inputs) == 2:
@@ -110,7 +128,25 @@ def _layer_for(node: Node, learned: _LearnedTest) -> Layer | None:
     return None
 
 
-def _make(node: Node, kind: str, tensors: dict[str, str], data: str, note: str | None = None):
+def _quantized(node: Node, learned: _LearnedTest) -> Layer | None:
+    """A quantized conv or matmul whose integer weight is a constant and whose data is not."""
+    kind, candidates = _QUANTIZED[node.op_type]
+    inputs = node.inputs
+    for weight, data in candidates:
+        if max(weight, data) >= len(inputs):
+            return None
+        if learned(dequantized_name(inputs[weight])) and not learned.constant(inputs[data]):
+            tensors = {"weight": dequantized_name(inputs[weight])}
+            bias = dequantized_name(inputs[8]) if len(inputs) > 8 else ""
+            if node.op_type == "QLinearConv" and learned(bias):
+                tensors["bias"] = bias
+            return _make(node, kind, tensors, inputs[data], weight_left=weight < data)
+    return None
+
+
+def _make(
+    node: Node, kind: str, tensors: dict[str, str], data: str, weight_left: bool = False
+) -> Layer:
     return Layer(
         name=node.name,
         kind=kind,
@@ -121,7 +157,7 @@ def _make(node: Node, kind: str, tensors: dict[str, str], data: str, note: str |
         data_input=data or None,
         output=node.outputs[0],
         scope=node.scope,
-        note=note,
+        weight_left=weight_left,
     )
 
 
@@ -141,7 +177,7 @@ def _bias_add(
         return None
     weight = constants.values[layer.tensors["weight"]]
     bias = constants.values[other[0]]
-    out_features = weight.shape[-1] if layer.note is None else weight.shape[-2]
+    out_features = weight.shape[-2] if layer.weight_left else weight.shape[-1]
     if bias.ndim == 0 or bias.size != out_features or bias.shape[-1] != out_features:
         return None
     return add

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from irwua.data import Dataset
 from irwua.errors import IrwuaError
 from irwua.graph import LayerGraph
+from irwua.prune import CRITERIA, DEFAULT_RATIOS, GRANULARITIES, SCOPES
 
 
 class PassResult:
@@ -54,6 +57,11 @@ class Options:
     ``low_share``: a weight is low-contribution below this fraction of the uniform share 1/N.
     ``near_zero``: a weight is near zero below this fraction of its layer's largest |w|.
     ``progress``: show a progress bar on long runs (on a terminal).
+    ``top_k``: pathways listed overall and per output unit.
+    ``prune_ratios``, ``prune_criteria``, ``prune_scopes``, ``prune_granularity``,
+    ``prune_seed``: the pruning sweeps (see ``irwua.passes.pruning``; criteria None: importance,
+    magnitude and random globally, importance per layer). ``tolerance``: the agreement loss a
+    recommendation accepts (0.01: 1% of predictions may change).
     """
 
     train_samples: int | None = None
@@ -65,9 +73,16 @@ class Options:
     low_share: float = 0.1
     near_zero: float = 1e-3
     progress: bool = True
+    top_k: int = 10
+    prune_ratios: tuple[float, ...] = DEFAULT_RATIOS
+    prune_criteria: tuple[str, ...] | None = None
+    prune_scopes: tuple[str, ...] = SCOPES
+    prune_granularity: tuple[str, ...] = GRANULARITIES
+    prune_seed: int = 0
+    tolerance: float = 0.01
 
     def __post_init__(self) -> None:
-        for name in ("train_samples", "epochs", "batch_size", "max_samples"):
+        for name in ("train_samples", "epochs", "batch_size", "max_samples", "top_k"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise IrwuaError(f"{name} must be a positive whole number, got {value!r}.")
@@ -78,6 +93,34 @@ class Options:
             raise IrwuaError(
                 f"Unknown importance norm {self.norm!r}; use one of: {', '.join(NORMS)}."
             )
+        self._check_pruning()
+
+    def _check_pruning(self) -> None:
+        """Pruning settings as sorted tuples of known values."""
+        given = self.prune_ratios
+        try:
+            ratios = tuple(sorted({float(r) for r in ((given,) if np.isscalar(given) else given)}))
+        except (TypeError, ValueError):
+            ratios = ()
+        if not ratios or not all(0.0 <= r < 1.0 for r in ratios):
+            raise IrwuaError(f"Pruning ratios must be numbers in [0, 1), got {given!r}.")
+        object.__setattr__(self, "prune_ratios", ratios)
+        for name, known in (
+            ("prune_criteria", CRITERIA),
+            ("prune_scopes", SCOPES),
+            ("prune_granularity", GRANULARITIES),
+        ):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = (value,) if isinstance(value, str) else tuple(dict.fromkeys(value))
+            if not value or not set(value) <= set(known):
+                raise IrwuaError(f"{name} must name some of: {', '.join(known)}; got {value}.")
+            object.__setattr__(self, name, value)
+        if not isinstance(self.prune_seed, int) or self.prune_seed < 0:
+            raise IrwuaError(f"prune_seed must be a whole number >= 0, got {self.prune_seed!r}.")
+        if not 0.0 < self.tolerance < 1.0:
+            raise IrwuaError(f"tolerance must be in (0, 1), got {self.tolerance!r}.")
 
 
 @dataclass(frozen=True)
@@ -89,6 +132,8 @@ class PassContext:
     results: Mapping[str, PassResult]
     options: Options
     data: Dataset | None = None
+    labels: np.ndarray | None = None
+    """One class id (or one-hot row) per sample of ``data``, when the user gave labels."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +229,7 @@ class PassManager:
     options: Options = field(default_factory=Options)
     registry: Mapping[str, PassSpec] = field(default_factory=lambda: PASSES)
     data: Dataset | None = None
+    labels: np.ndarray | None = None
     results: dict[str, PassResult] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -193,7 +239,7 @@ class PassManager:
             if name in self.results:
                 continue
             context = PassContext(
-                self.graph, MappingProxyType(self.results), self.options, self.data
+                self.graph, MappingProxyType(self.results), self.options, self.data, self.labels
             )
             start = time.perf_counter()
             self.results[name] = registry[name].run(context)

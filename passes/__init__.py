@@ -9,5 +9,8 @@ BUILTIN = {
     "activations": "irwua.passes.activations",
     "importance": "irwua.passes.importance",
     "metrics": "irwua.passes.metrics",
+    "pruning": "irwua.passes.pruning",
+    "recommendations": "irwua.passes.recommendations",
+    "pathways": "irwua.passes.pathways",
 }
 """Built-in pass name -> the module that registers it."""

@@ -288,3 +288,19 @@ def test_conv_transpose_and_lstm_read_the_right_weight_axis():
         result.layers["lstm"].weight, np.abs(lstm_w) * channel_mean[None, None, :], rtol=1e-5
     )
     assert result.layers["lstm"].extra["R"].shape == lstm_r.shape
+
+
+def test_a_front_end_note_does_not_change_which_operand_is_the_weight():
+    """A layer note (e.g. "BatchNorm folded into this layer") is a remark, not layout."""
+    from builders import mlp
+
+    from irwua.build import build_graph
+    from irwua.features import geometry
+    from irwua.ingest import load_model
+
+    source = load_model(mlp(in_features=4, hidden=8, out=3))
+    plain = build_graph(source, {"x": (1, 4)})
+    noted = build_graph(source, {"x": (1, 4)}, layer_notes={"fc1": "BatchNorm 'bn' folded"})
+    for before, after in zip(plain.layers, noted.layers, strict=True):
+        assert geometry(before, plain) == geometry(after, noted)
+    assert noted.layers[0].note == "BatchNorm 'bn' folded"

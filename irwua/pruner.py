@@ -1,0 +1,263 @@
+"""``prune_model()``: a pruned copy of a model, measured against the original (``irwua prune``).
+
+The weights (unstructured) or output units (structured) with the lowest scores go, at one ratio,
+ranked as the pruning pass ranks them (``irwua.prune``): ``global``, one threshold on each
+score's share of its layer's total, or ``uniform``, the same ratio in every layer. Unstructured
+pruning zeroes weights: the model keeps its size and dense FLOPs, and needs sparse kernels or
+compression to gain from the zeros. Structured pruning deletes units where the graph allows
+(``irwua.shrink``), so the model gets smaller and cheaper.
+
+Both models are measured the same way: parameters and FLOPs by the flops pass, the serialized
+size, the median latency of ``LATENCY_RUNS`` onnxruntime runs on one batch of the data, and the
+pruned model's first output against the original's on the data (``irwua.fidelity``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from irwua.analysis import Analysis, analyze, write_files
+from irwua.build import build_graph
+from irwua.data import make_dataset
+from irwua.errors import IrwuaError, root_reason
+from irwua.fidelity import Fidelity, check_labels, measure, predict
+from irwua.graph import LayerGraph
+from irwua.pipeline import Options, PassManager
+from irwua.prune import CRITERIA, prunable_layers, ranking, zeroed
+from irwua.report.units import human, human_bytes, percent
+from irwua.runtime import make_session
+from irwua.shapes import input_specs
+from irwua.shrink import cuts, plan, shrink
+from irwua.surgery import with_tensors
+from irwua.unitflow import unit_flow
+
+PRUNE_SCOPES = ("global", "uniform")
+LATENCY_RUNS = 10
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """What a model costs: stored parameters and how many are non-zero, FLOPs per sample,
+    serialized bytes, and the median time of one batch in milliseconds."""
+
+    params: int
+    nonzero: int
+    flops: int
+    bytes: int
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """A pruned model, what both models cost, and the pruned model's fidelity to the original."""
+
+    proto: onnx.ModelProto
+    criterion: str
+    ratio: float
+    structured: bool
+    scope: str
+    before: ModelStats
+    after: ModelStats
+    fidelity: Fidelity
+    baseline_accuracy: float | None
+    batch: int
+    notes: tuple[str, ...]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the pruned model to ``path`` atomically (nothing is ever half-written)."""
+        path = Path(path)
+        if path.is_dir():
+            raise IrwuaError(f"'{path}' is a directory; give a file name such as pruned.onnx.")
+        return write_files(path.parent, {path.name: self.proto.SerializeToString()})[path.name]
+
+    def summary(self) -> str:
+        """Both models' costs side by side, and the fidelity."""
+        kind = "units" if self.structured else "weights"
+        b, a = self.before, self.after
+        rows = [
+            ("parameters", human(b.params), human(a.params)),
+            ("non-zero parameters", human(b.nonzero), human(a.nonzero)),
+            ("FLOPs / sample", human(b.flops), human(a.flops)),
+            ("file size", human_bytes(b.bytes), human_bytes(a.bytes)),
+            (
+                f"latency (batch {self.batch})",
+                f"{b.latency_ms:.3g} ms",
+                f"{a.latency_ms:.3g} ms",
+            ),
+        ]
+        fidelity = self.fidelity
+        lines = [
+            f"pruned {self.ratio:.0%} of the {kind} ({self.scope}, {self.criterion}) - "
+            f"measured on {fidelity.samples} samples",
+            f"  {'':<22}{'before':>12}{'after':>12}",
+            *(f"  {label:<22}{old:>12}{new:>12}" for label, old, new in rows),
+            f"  relative output error {fidelity.relative_error:.4g}, top-1 agreement "
+            f"{percent(fidelity.agreement)}",
+        ]
+        if fidelity.accuracy is not None:
+            lines.append(
+                f"  accuracy {percent(self.baseline_accuracy)} -> {percent(fidelity.accuracy)}"
+            )
+        if not self.structured:
+            lines.append("  zeroed weights keep dense FLOPs and latency; sparse kernels gain")
+        lines += [f"  {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def prune_model(
+    model: Any,
+    data: Any,
+    ratio: float,
+    criterion: str = "importance",
+    structured: bool = False,
+    labels: Any = None,
+    scope: str = "global",
+    options: Options | None = None,
+    framework: str | None = None,
+    trust_pickle: bool = False,
+) -> Pruned:
+    """Prune ``ratio`` of ``model``'s weights (``structured``: of its output units) with the
+    lowest ``criterion`` scores ("importance", "magnitude" or "random") and measure the result
+    on ``data``.
+
+    ``scope`` "global" ranks all layers together, "uniform" prunes every layer at ``ratio``.
+    ``labels`` add accuracy. ``options`` (norm, batch_size, max_samples, prune_seed),
+    ``framework`` and ``trust_pickle`` are as for ``analyze()``.
+    """
+    _check(data, ratio, criterion, scope)
+    options = options or Options()
+    analysis = analyze(
+        model,
+        data,
+        passes=["importance", "flops"],
+        options=options,
+        framework=framework,
+        trust_pickle=trust_pickle,
+        labels=labels,
+    )
+    graph = analysis.graph
+    proto, notes = _prune(analysis, ratio, criterion, structured, scope, options.prune_seed)
+    dataset = make_dataset(data, input_specs(graph.source.proto))
+    evaluation = dataset.limit(options.max_samples)
+    original = make_session(graph.source.proto, graph.source.base_dir)
+    try:
+        pruned = make_session(proto, graph.source.base_dir)
+    except IrwuaError as exc:
+        raise IrwuaError(f"The pruned model does not load: {exc}") from exc
+    reference = predict(original, evaluation, options.batch_size, "original model")
+    outputs = predict(pruned, evaluation, options.batch_size, "pruned model")
+    label_array = None
+    if labels is not None:
+        label_array = check_labels(labels, dataset.samples)[: len(reference)]
+    batch = next(iter(evaluation.batches(options.batch_size)))
+    after_graph = build_graph(replace(graph.source, proto=proto, sha256=None), _shapes(graph))
+    return Pruned(
+        proto=proto,
+        criterion=criterion,
+        ratio=ratio,
+        structured=structured,
+        scope=scope,
+        before=_stats(graph, graph.source.proto, original, batch, options),
+        after=_stats(after_graph, proto, pruned, batch, options),
+        fidelity=measure(outputs, reference, label_array),
+        baseline_accuracy=measure(reference, reference, label_array).accuracy,
+        batch=len(next(iter(batch.values()))),
+        notes=notes,
+    )
+
+
+def _check(data: Any, ratio: Any, criterion: str, scope: str) -> None:
+    if data is None:
+        raise IrwuaError("Pruning needs data: the pruned model is measured on it (--data).")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
+        raise IrwuaError(f"The pruning ratio must be a number between 0 and 1, got {ratio!r}.")
+    if criterion not in CRITERIA:
+        raise IrwuaError(f"Unknown criterion {criterion!r}; use one of: {', '.join(CRITERIA)}.")
+    if scope not in PRUNE_SCOPES:
+        raise IrwuaError(f"Unknown scope {scope!r}; use one of: {', '.join(PRUNE_SCOPES)}.")
+
+
+def _prune(
+    analysis: Analysis, ratio: float, criterion: str, structured: bool, scope: str, seed: int
+) -> tuple[onnx.ModelProto, tuple[str, ...]]:
+    """The pruned copy of the analyzed model, and notes on layers that kept their width."""
+    graph = analysis.graph
+    names = [layer.name for layer in prunable_layers(graph)]
+    if not names:
+        raise IrwuaError("The model has no Conv, Gemm or MatMul weights to prune.")
+    importance = {name: analysis["importance"].layers[name].weight for name in names}
+    notes: tuple[str, ...] = ()
+    if structured:
+        shrink_plan = plan(graph, unit_flow(graph))
+        notes = tuple(
+            f"'{name}' keeps its width: {why}" for name, why in shrink_plan.reasons.items()
+        )
+        if not shrink_plan.layers:
+            raise IrwuaError(f"No layer can lose units; {'; '.join(notes)}.")
+        names = list(shrink_plan.layers)
+    groups = [names] if scope == "global" else [[name] for name in names]
+    pruned: dict[str, np.ndarray] = {}
+    for group in groups:
+        order = ranking(graph, group, criterion, importance, structured, seed)
+        pruned.update(order.pruned(ratio))
+    if structured:
+        removed = {name: np.flatnonzero(flags) for name, flags in pruned.items()}
+        proto = shrink(graph.source.proto, graph, shrink_plan, cuts(graph, shrink_plan, removed))
+    else:
+        proto = with_tensors(graph.source.proto, graph, zeroed(graph, pruned))
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        raise IrwuaError(f"The pruned model is not valid ONNX: {root_reason(exc)}.") from exc
+    return proto, notes
+
+
+def _shapes(graph: LayerGraph) -> Mapping[str, tuple[int, ...]]:
+    return {name: tuple(shape) for name, shape in graph.metadata["input_shapes"].items()}
+
+
+def _stats(
+    graph: LayerGraph,
+    proto: onnx.ModelProto,
+    session: Any,
+    batch: Mapping[str, np.ndarray],
+    options: Options,
+) -> ModelStats:
+    flops = PassManager(graph, options).run(["flops"])["flops"].total
+    return ModelStats(
+        params=flops.params,
+        nonzero=_nonzero(graph),
+        flops=flops.flops,
+        bytes=proto.ByteSize(),
+        latency_ms=_latency(session, batch),
+    )
+
+
+def _nonzero(graph: LayerGraph) -> int:
+    """Non-zero entries of the layers' learned tensors, each stored tensor counted once."""
+    tensors = {
+        graph.constants.origins.get(name, name): graph.constants.values[name]
+        for layer in graph.layers
+        for name in layer.tensors.values()
+    }
+    return sum(int(np.count_nonzero(value)) for value in tensors.values())
+
+
+def _latency(session: Any, batch: Mapping[str, np.ndarray]) -> float:
+    """Median milliseconds of ``LATENCY_RUNS`` runs on ``batch``, after one warm-up run."""
+    first = [session.get_outputs()[0].name]
+    session.run(first, dict(batch))
+    times = []
+    for _ in range(LATENCY_RUNS):
+        start = time.perf_counter()
+        session.run(first, dict(batch))
+        times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)

@@ -1,0 +1,223 @@
+"""Structured pruning: removing whole output units (features, channels) of layers.
+
+Removing unit u of layer S takes out S's weights and bias for u, the per-unit parameters of the
+normalization or scale layers between S and its consumers (a BatchNorm's scale, shift, mean and
+variance for channel u) and, in every consumer, the input features that read u (a channel's
+whole block of features after a Flatten). ``irwua.unitflow`` says which features those are.
+
+A layer can shrink when all of its units go to consumers that can lose inputs: its output must
+not reach the model's outputs, a residual Add (the other branch would need the same units), a
+grouped convolution, or an op the units are not followed through; the reason is kept for every
+layer that cannot. The same cuts either zero the tensors (``masked``: for measuring, in one
+session) or delete them (``shrink``: a smaller model), so a sweep measures exactly the model
+``irwua prune --structured`` writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from irwua.features import geometry
+from irwua.graph import Layer, LayerGraph, Node
+from irwua.surgery import TensorKey, drop_unused, with_tensors
+from irwua.unitflow import UnitFlow, UnitLink
+
+SHRINKABLE_KINDS = frozenset({"conv", "gemm", "matmul"})
+_SHAPE_READERS = frozenset({"Shape", "Size"})
+
+
+@dataclass(frozen=True)
+class Shrinkable:
+    """A layer whose output units can be removed: its links to consumers, the per-unit layers
+    between them, and the fixed-shape Reshape nodes on the way (rewritten to infer the width)."""
+
+    layer: str
+    units: int
+    links: tuple[UnitLink, ...]
+    via: tuple[str, ...]
+    reshapes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ShrinkPlan:
+    """Which layers can shrink, and why each other unit layer cannot."""
+
+    layers: Mapping[str, Shrinkable]
+    reasons: Mapping[str, str]
+
+
+Cuts = dict[TensorKey, dict[int, np.ndarray]]
+"""Per tensor, the indices to remove along each axis."""
+
+
+def plan(graph: LayerGraph, flow: UnitFlow) -> ShrinkPlan:
+    """The layers of ``graph`` that can lose output units (see the module docstring)."""
+    layers: dict[str, Shrinkable] = {}
+    reasons: dict[str, str] = {}
+    for name in flow.layers:
+        layer = graph.layer_by_name[name]
+        links = tuple(flow.outgoing(name))
+        reason, reshapes = _source_reason(layer, graph), ()
+        if reason is None:
+            reason, reshapes = _reach_reason(layer, links, graph)
+        if reason is None:
+            reason = _links_reason(links, graph)
+        if reason is None:
+            via = tuple(dict.fromkeys(v for link in links for v in link.via))
+            layers[name] = Shrinkable(name, flow.out_units[name], links, via, reshapes)
+        else:
+            reasons[name] = reason
+    return ShrinkPlan(layers, reasons)
+
+
+def _source_reason(layer: Layer, graph: LayerGraph) -> str | None:
+    """Why ``layer``'s weight cannot lose units or input features (None: it can)."""
+    if layer.kind not in SHRINKABLE_KINDS:
+        return f"{layer.op_type} layers are not shrunk"
+    if geometry(layer, graph).groups > 1:
+        return "grouped convolutions are not shrunk"
+    if layer.kind == "matmul" and graph.array(layer).ndim != 2:
+        return "batched MatMul weights are not shrunk"
+    return None
+
+
+def _links_reason(links: tuple[UnitLink, ...], graph: LayerGraph) -> str | None:
+    if not links:
+        return "its output is not read by another layer"
+    for link in links:
+        if link.mode != "unit":
+            note = f": {link.note}" if link.note else ""
+            return f"its units cannot be traced into '{link.target}'{note}"
+        if link.shared:
+            return f"its units share inputs of '{link.target}' with another source (a residual Add)"
+        reason = _source_reason(graph.layer_by_name[link.target], graph)
+        if reason is not None:
+            return f"its consumer '{link.target}' cannot lose inputs: {reason}"
+    return None
+
+
+def _reach_reason(
+    layer: Layer, links: tuple[UnitLink, ...], graph: LayerGraph
+) -> tuple[str | None, tuple[str, ...]]:
+    """Follow the layer's output forward: everything it reaches must be on its links."""
+    ops = {op for link in links for op in link.ops}
+    via = {v for link in links for v in link.via}
+    targets = {link.target for link in links}
+    reshapes: list[str] = []
+    stack, seen = [layer.output], set()
+    while stack:
+        tensor = stack.pop()
+        if tensor in seen:
+            continue
+        seen.add(tensor)
+        if tensor in graph.outputs:
+            return "its units reach the model's outputs", ()
+        for node in graph.consumers.get(tensor, []):
+            owner = graph.layer_of_node.get(node.name)
+            if owner is not None and owner.name in targets and owner.data_input == tensor:
+                continue
+            if owner is not None and owner.name in via:
+                stack.append(owner.output)
+            elif owner is None and node.op_type in _SHAPE_READERS:
+                continue
+            elif owner is None and node.name in ops:
+                if node.op_type == "Reshape" and not _flattening(node, graph):
+                    return f"its units pass Reshape '{node.name}' of a fixed shape", ()
+                if node.op_type == "Reshape" and graph.is_constant(node.inputs[1]):
+                    reshapes.append(node.name)
+                stack.extend(out for out in node.outputs if out)
+            else:
+                return f"its units reach {node.op_type} '{node.name}', which is not followed", ()
+    return None, tuple(reshapes)
+
+
+def _flattening(node: Node, graph: LayerGraph) -> bool:
+    """A Reshape to [batch, features] that keeps axis 0; its shape can then be [0, -1]."""
+    shape_in, shape_out = graph.shape(node.inputs[0]), graph.shape(node.outputs[0])
+    if not graph.is_constant(node.inputs[1]):
+        return True  # computed from Shape ops at run time (x.view(x.size(0), -1))
+    return (
+        shape_in is not None
+        and shape_out is not None
+        and len(shape_out) == 2
+        and shape_in[0] == shape_out[0]
+        and not node.attr("allowzero", 0)
+    )
+
+
+def cuts(graph: LayerGraph, plan: ShrinkPlan, removed: Mapping[str, np.ndarray]) -> Cuts:
+    """The tensor slices that removing units ``removed`` (per layer, unit indices) takes out."""
+    result: Cuts = {}
+
+    def add(layer: Layer, role: str, axis: int, indices: np.ndarray) -> None:
+        entry = result.setdefault((layer.name, role), {})
+        entry[axis] = np.union1d(entry.get(axis, np.zeros(0, np.int64)), indices)
+
+    for name, units in removed.items():
+        if not len(units):
+            continue
+        item = plan.layers[name]
+        layer = graph.layer_by_name[name]
+        add(layer, "weight", geometry(layer, graph).out_axis, units)
+        bias = graph.array(layer, "bias")
+        if bias is not None and bias.ndim and bias.shape[-1] == item.units:
+            add(layer, "bias", bias.ndim - 1, units)
+        for via_name in item.via:
+            via = graph.layer_by_name[via_name]
+            for role in via.tensors:
+                axis = _unit_axis(graph.array(via, role), item.units)
+                if axis is not None:
+                    add(via, role, axis, units)
+        for link in item.links:
+            target = graph.layer_by_name[link.target]
+            features = link.features[np.isin(link.units, units)]
+            add(target, "weight", geometry(target, graph).in_axis, features)
+    return result
+
+
+def _unit_axis(value: np.ndarray, units: int) -> int | None:
+    """The axis of a per-unit parameter that indexes the units (None: broadcast, e.g. a scalar)."""
+    axes = [axis for axis, size in enumerate(value.shape) if size == units]
+    return axes[0] if len(axes) == 1 else None
+
+
+def masked(graph: LayerGraph, cut: Cuts) -> dict[TensorKey, np.ndarray]:
+    """The cut tensors with the removed slices set to zero (same shapes)."""
+    values = {}
+    for key, axes in cut.items():
+        value = np.array(graph.array(graph.layer_by_name[key[0]], key[1]))
+        for axis, indices in axes.items():
+            index = [slice(None)] * value.ndim
+            index[axis] = indices
+            value[tuple(index)] = 0
+        values[key] = value
+    return values
+
+
+def shrink(
+    proto: onnx.ModelProto, graph: LayerGraph, plan: ShrinkPlan, cut: Cuts
+) -> onnx.ModelProto:
+    """A copy of ``proto`` with the removed slices deleted from its tensors."""
+    values = {}
+    for key, axes in cut.items():
+        value = np.asarray(graph.array(graph.layer_by_name[key[0]], key[1]))
+        for axis, indices in axes.items():
+            value = np.delete(value, indices, axis=axis)
+        values[key] = value
+    copy = with_tensors(proto, graph, values)
+    reshapes = {name for item in plan.layers.values() for name in item.reshapes}
+    outputs = {graph.node_by_name[name].outputs for name in reshapes}
+    flat = numpy_helper.from_array(np.array([0, -1], np.int64), "irwua_pruned/flat_shape")
+    for node in copy.graph.node:
+        if tuple(node.output) in outputs:
+            node.input[1] = flat.name
+    if outputs:
+        copy.graph.initializer.append(flat)
+        drop_unused(copy.graph)
+    del copy.graph.value_info[:]  # intermediate shapes changed; onnxruntime infers them again
+    return copy

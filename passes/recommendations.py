@@ -1,0 +1,215 @@
+"""The ``recommendations`` pass: what to prune or narrow, read off the measured pruning sweeps.
+
+Everything comes from measurements on the user's data, compared with the unpruned model, never
+from thresholds on weight or activation values (whose meaning changes with the input scale):
+
+* ``max_sparsity`` of a layer: the largest ratio of its per-layer unstructured sweep up to which
+  every point keeps top-1 agreement >= 1 - ``tolerance`` (for outputs without a top-1, the
+  relative output error <= ``tolerance``);
+* ``suggested_width``: its output units minus the most units its per-layer structured sweep
+  removed within the same tolerance (None when the layer cannot shrink or was not swept);
+* ``over_parameterized``: at least ``OVER_UNITS`` of its units, or ``OVER_SPARSITY`` of its
+  weights, can go within the tolerance; both are shares, so they mean the same at any scale.
+
+The sweeps of the first criterion in ``PREFERENCE`` that ran are used. Items add the global
+picture (how far each criterion prunes the whole model within the tolerance), layers too
+sensitive to prune, and dead units (never active on the data, from the metrics pass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from irwua.graph import LayerGraph
+from irwua.passes.metrics import MetricsResult
+from irwua.passes.pruning import PruningResult, Sweep
+from irwua.pipeline import PassContext, PassResult, register_pass
+from irwua.prune import CRITERIA, output_units, prunable_layers
+
+PREFERENCE = ("importance", "magnitude", "random")
+OVER_UNITS = 0.5
+"""A layer whose structured sweep removes this share of its units within tolerance is flagged."""
+OVER_SPARSITY = 0.8
+"""A layer whose unstructured sweep zeroes this share of its weights within tolerance is flagged."""
+
+
+@dataclass(frozen=True)
+class LayerAdvice:
+    layer: str
+    criterion: str
+    max_sparsity: float
+    width: int | None
+    suggested_width: int | None
+    over_parameterized: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Item:
+    severity: str
+    layer: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class RecommendationsResult(PassResult):
+    tolerance: float
+    layers: Mapping[str, LayerAdvice]
+    items: tuple[Item, ...]
+
+    def layer_json(self, layer_name: str) -> dict[str, Any]:
+        advice = self.layers.get(layer_name)
+        return {} if advice is None else {"max_sparsity": advice.max_sparsity}
+
+    def section_json(self) -> dict[str, Any]:
+        return {
+            "tolerance": self.tolerance,
+            "layers": [
+                {
+                    "layer": a.layer,
+                    "criterion": a.criterion,
+                    "max_sparsity": a.max_sparsity,
+                    "suggested_width": a.suggested_width,
+                    "width": a.width,
+                    "over_parameterized": a.over_parameterized,
+                    "reason": a.reason,
+                }
+                for a in self.layers.values()
+            ],
+            "items": [
+                {"severity": i.severity, "layer": i.layer, "text": i.text} for i in self.items
+            ],
+        }
+
+
+@register_pass(
+    "recommendations",
+    "per-layer safe sparsity, narrower widths, over-parameterized layers (from measurements)",
+    requires=("pruning", "metrics"),
+)
+def run_recommendations(context: PassContext) -> RecommendationsResult:
+    pruning: PruningResult = context.results["pruning"]
+    metrics: MetricsResult = context.results["metrics"]
+    tolerance = context.options.tolerance
+    if not pruning.ran:
+        note = f"No recommendations: pruning was not measured ({pruning.note})."
+        return RecommendationsResult(tolerance, MappingProxyType({}), (Item("info", None, note),))
+    graph = context.graph
+    advice: dict[str, LayerAdvice] = {}
+    for layer in prunable_layers(graph):
+        found = _advise(layer.name, graph, pruning, metrics, tolerance)
+        if found is not None:
+            advice[layer.name] = found
+    items = [*_global_items(pruning, tolerance), *_layer_items(advice, pruning, tolerance)]
+    items += _dead_unit_items(graph, metrics)
+    return RecommendationsResult(tolerance, MappingProxyType(advice), tuple(items))
+
+
+def within(sweep: Sweep, tolerance: float) -> float:
+    """The largest ratio up to which every point of ``sweep`` stays within ``tolerance``."""
+    best = 0.0
+    for point in sweep.points:
+        fidelity = point.fidelity
+        if fidelity.agreement is not None:
+            kept = fidelity.agreement >= 1.0 - tolerance
+        else:
+            kept = fidelity.relative_error <= tolerance
+        if not kept:
+            break
+        best = point.ratio
+    return best
+
+
+def _preferred(pruning: PruningResult, scope: str, granularity: str, layer: str | None):
+    for criterion in PREFERENCE:
+        sweep = pruning.sweep(scope, criterion, granularity, layer)
+        if sweep is not None:
+            return sweep
+    return None
+
+
+def _advise(
+    name: str,
+    graph: LayerGraph,
+    pruning: PruningResult,
+    metrics: MetricsResult,
+    tolerance: float,
+) -> LayerAdvice | None:
+    unstructured = _preferred(pruning, "layer", "unstructured", name)
+    structured = _preferred(pruning, "layer", "structured", name)
+    if unstructured is None and structured is None:
+        return None
+    criterion = (unstructured or structured).criterion
+    sparsity = within(unstructured, tolerance) if unstructured else 0.0
+    width = output_units(graph.layer_by_name[name], graph)
+    suggested = None
+    if structured is not None:
+        removable = min(round(within(structured, tolerance) * width), width - 1)
+        suggested = width - removable
+    over = sparsity >= OVER_SPARSITY or (
+        suggested is not None and width - suggested >= OVER_UNITS * width
+    )
+    reason = f"{sparsity:.0%} of its weights can be zeroed"
+    if suggested is not None:
+        reason += f" and {width - suggested} of its {width} units removed"
+    reason += f" with top-1 agreement >= {1 - tolerance:.0%} ({criterion})"
+    if name in pruning.fixed:
+        reason += f"; it keeps its width: {pruning.fixed[name]}"
+    utilization = metrics.layers.get(name, {}).get("utilization")
+    if utilization is not None:
+        reason += f"; importance utilization {utilization:.0%}"
+    return LayerAdvice(name, criterion, sparsity, width, suggested, over, reason)
+
+
+def _global_items(pruning: PruningResult, tolerance: float) -> list[Item]:
+    reach = []
+    for criterion in CRITERIA:
+        sweep = pruning.sweep("global", criterion, "unstructured")
+        if sweep is not None:
+            reach.append(f"{criterion} {within(sweep, tolerance):.0%}")
+    if not reach:
+        return []
+    text = (
+        f"Pruning the whole model, these shares of its weights can be zeroed with top-1 "
+        f"agreement >= {1 - tolerance:.0%}: {', '.join(reach)}."
+    )
+    return [Item("info", None, text)]
+
+
+def _layer_items(
+    advice: Mapping[str, LayerAdvice], pruning: PruningResult, tolerance: float
+) -> list[Item]:
+    items = []
+    first = min((r for r in pruning.ratios if r > 0), default=None)
+    for a in advice.values():
+        if a.suggested_width is not None and a.suggested_width < (a.width or 0):
+            severity = "suggestion" if a.over_parameterized else "info"
+            text = f"Narrow '{a.layer}' from {a.width} to {a.suggested_width} units: {a.reason}."
+            items.append(Item(severity, a.layer, text))
+        elif a.over_parameterized:
+            items.append(
+                Item("suggestion", a.layer, f"'{a.layer}' is over-parameterized: {a.reason}.")
+            )
+        if first is not None and a.max_sparsity == 0.0:
+            text = (
+                f"'{a.layer}' is sensitive: pruning {first:.0%} of its weights already changes "
+                f"more than {tolerance:.0%} of the predictions; keep it dense."
+            )
+            items.append(Item("warning", a.layer, text))
+    return items
+
+
+def _dead_unit_items(graph: LayerGraph, metrics: MetricsResult) -> list[Item]:
+    items = []
+    for layer in graph.layers:
+        dead = metrics.layers.get(layer.name, {}).get("dead_units")
+        if dead:
+            text = (
+                f"{dead} output units of '{layer.name}' are never active on the data; removing "
+                "them changes no output on it."
+            )
+            items.append(Item("suggestion", layer.name, text))
+    return items
