@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 DEMO_OUT := demo-report
 
-.PHONY: demo test install bench lint dot clean
+.PHONY: demo test install bench lint dot chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,18 @@ dot:
 	         "(irwua still works and writes .dot sources)"; \
 	  fi; }
 
+# The report tests open the HTML in a real headless Chromium (skipped, with the reason, without it).
+chromium:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium and chromium-driver (for the report tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "note: chromium is missing; install it with 'sudo apt-get install chromium" \
+	         "chromium-driver' (the browser tests are skipped without it)"; \
+	  fi; }
+
 demo: $(VENV)/.core dot
 	$(BIN)/irwua analyze examples/digits_cnn.onnx --data examples/digits_images.npy \
 	  --out $(DEMO_OUT) --samples 1347 --epochs 30
@@ -54,7 +66,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(VENV)/.dev dot lint
+test: $(VENV)/.dev dot chromium lint
 	$(BIN)/python -m pytest -q
 
 install: $(VENV)/.all dot

@@ -11,7 +11,19 @@ Every model becomes ONNX, ONNX becomes a layer graph, and analysis passes run ov
 __version__ = "0.1.0"
 
 from irwua.analysis import Analysis, analyze
+from irwua.compare import Comparison, compare
 from irwua.errors import IrwuaError
 from irwua.pipeline import Options, available_passes
+from irwua.tracking import Tracker
 
-__all__ = ["Analysis", "IrwuaError", "Options", "__version__", "analyze", "available_passes"]
+__all__ = [
+    "Analysis",
+    "Comparison",
+    "IrwuaError",
+    "Options",
+    "Tracker",
+    "__version__",
+    "analyze",
+    "available_passes",
+    "compare",
+]

@@ -17,6 +17,7 @@ from irwua import __version__
 from irwua.build import build_graph
 from irwua.data import make_dataset
 from irwua.errors import IrwuaError
+from irwua.fidelity import check_labels
 from irwua.graph import LayerGraph
 from irwua.pipeline import Options, PassManager, PassResult
 from irwua.shapes import Shape, input_specs
@@ -89,17 +90,16 @@ class Analysis:
 
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write ``analysis.json``, ``report.html`` and the passes' files (``importance.npz``) into
-        ``directory`` (created if needed).
+        ``directory`` (created if needed), plus the ``.dot`` sources of diagrams when Graphviz's
+        ``dot`` could not render them.
 
         All files are rendered first and then written under temporary names and renamed, so an
         error never leaves a half-written file behind.
         """
-        from irwua.report.html import render_html
+        from irwua.report.html import render_report
 
-        contents: dict[str, str | bytes] = {
-            "analysis.json": self.to_json(),
-            "report.html": render_html(self),
-        }
+        contents: dict[str, str | bytes] = {"analysis.json": self.to_json()}
+        contents.update(render_report(self))
         for result in self.results.values():
             contents.update(result.files())
         return write_files(Path(directory), contents)
@@ -112,6 +112,13 @@ class Analysis:
     def print_report(self) -> None:
         print(self.summary())
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows an analysis as its HTML report, in a sandboxed frame."""
+        from irwua.report.html import render_html
+        from irwua.report.notebook import notebook_frame
+
+        return notebook_frame(render_html(self), "irwua report")
+
 
 def analyze(
     model: Any,
@@ -121,6 +128,7 @@ def analyze(
     options: Options | None = None,
     framework: str | None = None,
     trust_pickle: bool = False,
+    labels: Any = None,
 ) -> Analysis:
     """Analyze ``model`` by running ``passes`` and the passes they require.
 
@@ -130,9 +138,13 @@ def analyze(
     through pickle. ``data`` is sample input: an array, a list of arrays or a dict by input
     name, samples on axis 0 (framework models are traced on it). ``input_shapes`` binds symbolic
     input dims (``{"image": (1, 3, 224, 224)}``); without it they come from ``data`` (one sample),
-    else a symbolic batch dim becomes 1.
+    else a symbolic batch dim becomes 1. ``labels`` (one class id or one-hot row per sample of
+    ``data``) add accuracy to the passes that measure it (pruning).
     """
     from irwua.exporters import load
+
+    if labels is not None and data is None:
+        raise IrwuaError("Labels were given without data; pass the samples they belong to.")
 
     loaded = load(model, framework=framework, example=data, trust_pickle=trust_pickle)
     dataset = None
@@ -144,7 +156,8 @@ def analyze(
     graph.metadata["framework"] = loaded.framework
     graph.metadata["export_notes"] = list(loaded.notes)
     graph.metadata["framework_params"] = loaded.framework_params
-    manager = PassManager(graph, options or Options(), data=dataset)
+    label_array = None if labels is None else check_labels(labels, dataset.samples)
+    manager = PassManager(graph, options or Options(), data=dataset, labels=label_array)
     manager.run(list(passes))
     return Analysis(graph, dict(manager.results), dict(manager.seconds), manager.options)
 
@@ -157,16 +170,24 @@ def write_files(directory: Path, contents: Mapping[str, str | bytes]) -> dict[st
         for name, text in contents.items():
             handle, temp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
             staged[Path(temp)] = directory / name
+            os.fchmod(handle, _new_file_mode())  # mkstemp makes 0600; give what open() would.
             data = text.encode("utf-8") if isinstance(text, str) else text
             with os.fdopen(handle, "wb") as file:
                 file.write(data)
+        for temp, final in staged.items():
+            os.replace(temp, final)
     except OSError as exc:
         for temp in staged:
             temp.unlink(missing_ok=True)
         raise IrwuaError(f"Cannot write to '{directory}': {exc.strerror or exc}.") from exc
-    for temp, final in staged.items():
-        os.replace(temp, final)
     return {final.name: final for final in staged.values()}
+
+
+def _new_file_mode() -> int:
+    """The mode a new file gets from ``open()``: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _json_default(value: Any) -> Any:

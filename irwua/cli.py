@@ -1,7 +1,8 @@
 """The ``irwua`` command line.
 
 Errors the user can fix print one sentence and exit with status 2; unexpected failures print one
-line and exit with status 3. ``--debug`` shows the traceback of either.
+line and exit with status 3. ``--debug`` shows the traceback of either. Warnings (NaN in the data,
+samples left out) print as one line each.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from irwua import __version__
@@ -22,7 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return args.command(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _print_warning
+            return args.command(args)
     except IrwuaError as exc:
         if args.debug:
             traceback.print_exc()
@@ -40,6 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
+
+
+def _print_warning(message, _category, _filename, _lineno, _file=None, _line=None) -> None:
+    """A warning as one line, like an error (its source line means nothing to a user)."""
+    print(f"irwua: warning: {message}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -118,11 +127,93 @@ def _parser() -> argparse.ArgumentParser:
         default=3.0,
         help="training FLOPs per forward FLOP (default 3: forward + backward)",
     )
+    analyze.add_argument(
+        "--labels", metavar="FILE", help="class ids (.npy), one per sample, for accuracy"
+    )
+    analyze.add_argument(
+        "--prune-ratios", metavar="R,R", help="pruning ratios to measure (default 0,0.1,...,0.9)"
+    )
+    analyze.add_argument(
+        "--prune-criteria",
+        metavar="C,C",
+        help="importance, magnitude, random (default: all three globally, importance per layer)",
+    )
+    analyze.add_argument("--prune-scopes", metavar="S,S", help="global, layer (default: both)")
+    analyze.add_argument(
+        "--prune-granularity", metavar="G,G", help="unstructured, structured (default: both)"
+    )
+    analyze.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.01,
+        help="agreement loss recommendations accept (default 0.01: 1%% of predictions)",
+    )
     analyze.add_argument("--quiet", action="store_true", help="print only where the report is")
     analyze.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
     )
     analyze.set_defaults(command=_analyze)
+
+    compare = commands.add_parser(
+        "compare", help="compare several models on the same data, the first as the baseline"
+    )
+    compare.add_argument("models", nargs="+", metavar="MODEL", help="two or more models")
+    compare.add_argument("--data", required=True, metavar="FILE", help="sample input (.npy, .npz)")
+    compare.add_argument(
+        "--labels", metavar="FILE", help="class ids (.npy), one per sample, for accuracy"
+    )
+    compare.add_argument("--names", help="comma-separated names of the models, in order")
+    compare.add_argument("--framework", choices=("torch", "tensorflow", "onnx"))
+    compare.add_argument("--trust-pickle", action="store_true", help="see 'irwua analyze -h'")
+    compare.add_argument("--batch-size", type=int, default=64, help="samples per run")
+    compare.add_argument("--max-samples", type=int, default=None, help="use at most this many")
+    compare.add_argument(
+        "--out",
+        default="irwua-compare",
+        metavar="DIR",
+        help="where compare.json and compare.html go (default: irwua-compare)",
+    )
+    compare.add_argument("--quiet", action="store_true", help="print only where the report is")
+    compare.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
+    )
+    compare.set_defaults(command=_compare)
+
+    prune = commands.add_parser(
+        "prune", help="write a pruned copy of a model and measure it against the original"
+    )
+    prune.add_argument("model", help="the model, as for 'irwua analyze'")
+    prune.add_argument("--data", required=True, metavar="FILE", help="sample input (.npy, .npz)")
+    prune.add_argument(
+        "--labels", metavar="FILE", help="class ids (.npy), one per sample, for accuracy"
+    )
+    prune.add_argument(
+        "--ratio", type=float, required=True, help="share of weights (or units) to prune, 0-1"
+    )
+    prune.add_argument(
+        "--criterion", default="importance", help="importance (default), magnitude or random"
+    )
+    prune.add_argument(
+        "--structured",
+        action="store_true",
+        help="remove whole output units/channels (a smaller model) instead of zeroing weights",
+    )
+    prune.add_argument(
+        "--scope",
+        default="global",
+        help="global (default: one threshold across layers) or uniform (each layer at --ratio)",
+    )
+    prune.add_argument("-o", "--out", required=True, metavar="FILE", help="the pruned .onnx")
+    prune.add_argument("--norm", choices=("l1", "l2", "magnitude"), default="l1")
+    prune.add_argument("--seed", type=int, default=0, help="seed of the random criterion")
+    prune.add_argument("--framework", choices=("torch", "tensorflow", "onnx"))
+    prune.add_argument("--trust-pickle", action="store_true", help="see 'irwua analyze -h'")
+    prune.add_argument("--batch-size", type=int, default=64, help="samples per run")
+    prune.add_argument("--max-samples", type=int, default=None, help="use at most this many")
+    prune.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
+    )
+    prune.set_defaults(command=_prune)
 
     passes = commands.add_parser("passes", help="list the analysis passes")
     passes.set_defaults(command=_passes)
@@ -139,6 +230,13 @@ def _analyze(args: argparse.Namespace) -> int:
     passes = [name.strip() for name in args.passes.split(",") if name.strip()]
     if not passes:
         raise IrwuaError("--passes names no pass; see 'irwua passes' for the list.")
+    pruning = {
+        "prune_criteria": _names(args.prune_criteria),
+        "prune_scopes": _names(args.prune_scopes),
+        "prune_granularity": _names(args.prune_granularity),
+    }
+    if args.prune_ratios:
+        pruning["prune_ratios"] = _ratios(args.prune_ratios)
     options = Options(
         train_samples=args.samples,
         epochs=args.epochs,
@@ -146,6 +244,8 @@ def _analyze(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_samples=args.max_samples,
         norm=args.norm,
+        tolerance=args.tolerance,
+        **{key: value for key, value in pruning.items() if value is not None},
     )
     data = read_data_file(args.data) if args.data else None
     analysis = analyze(
@@ -156,6 +256,7 @@ def _analyze(args: argparse.Namespace) -> int:
         options=options,
         framework=args.framework,
         trust_pickle=args.trust_pickle,
+        labels=_read_labels(args.labels),
     )
     written = analysis.save(args.out)
     if not args.quiet:
@@ -165,10 +266,91 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from irwua.compare import compare
+    from irwua.datafile import read_data_file
+    from irwua.pipeline import Options
+
+    names = [name.strip() for name in args.names.split(",")] if args.names else None
+    options = Options(batch_size=args.batch_size, max_samples=args.max_samples)
+    data = read_data_file(args.data)
+    labels = _read_labels(args.labels)
+    comparison = compare(
+        args.models,
+        data,
+        labels,
+        names,
+        options=options,
+        framework=args.framework,
+        trust_pickle=args.trust_pickle,
+    )
+    written = comparison.save(args.out)
+    if not args.quiet:
+        print(comparison.summary())
+    print(f"report: {written['compare.html']}")
+    print(f"json:   {written['compare.json']}")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from irwua.datafile import read_data_file
+    from irwua.pipeline import Options
+    from irwua.pruner import prune_model
+
+    options = Options(
+        batch_size=args.batch_size,
+        max_samples=args.max_samples,
+        norm=args.norm,
+        prune_seed=args.seed,
+    )
+    pruned = prune_model(
+        args.model,
+        read_data_file(args.data),
+        args.ratio,
+        criterion=args.criterion,
+        structured=args.structured,
+        labels=_read_labels(args.labels),
+        scope=args.scope,
+        options=options,
+        framework=args.framework,
+        trust_pickle=args.trust_pickle,
+    )
+    written = pruned.save(args.out)
+    print(pruned.summary())
+    print(f"pruned model: {written}")
+    return 0
+
+
+def _read_labels(path: str | None):
+    """The class ids of an .npy labels file (None without a file)."""
+    import numpy as np
+
+    from irwua.datafile import read_data_file
+
+    if path is None:
+        return None
+    labels = read_data_file(path)
+    if not isinstance(labels, np.ndarray):
+        raise IrwuaError(f"Labels file '{path}' must be an .npy file of class ids.")
+    return np.asarray(labels)
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list (None when not given)."""
+    return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _ratios(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(value) for value in _names(text) or ())
+    except ValueError:
+        raise IrwuaError(f"--prune-ratios must be numbers like 0.5,0.7; got '{text}'.") from None
+
+
 def _passes(_args: argparse.Namespace) -> int:
     from irwua.pipeline import available_passes
 
     for _, spec in sorted(available_passes().items()):
         needs = f" (requires {', '.join(spec.requires)})" if spec.requires else ""
-        print(f"{spec.name:<12} {spec.description}{needs}")
+        print(f"{spec.name:<16} {spec.description}{needs}")
     return 0

@@ -24,7 +24,20 @@ def render_text(analysis: Analysis) -> str:
         lines += _flops_lines(document, totals)
     if "utilization" in totals:
         lines += _metrics_lines(document, totals)
+    if "recommendations" in document:
+        lines += _recommendation_lines(document["recommendations"])
     return "\n".join(lines)
+
+
+def _recommendation_lines(section: dict) -> list[str]:
+    items = section.get("items", [])
+    lines = [f"  recommendations ({len(items)}):" if items else "  recommendations: none"]
+    for item in items[:TOP_LAYERS]:
+        where = f" {item['layer']}:" if item.get("layer") else ""
+        lines.append(f"    [{item['severity']}]{where} {item['text']}")
+    if len(items) > TOP_LAYERS:
+        lines.append(f"    ... {len(items) - TOP_LAYERS} more in the report")
+    return lines
 
 
 def _metrics_lines(document: dict, totals: dict) -> list[str]:

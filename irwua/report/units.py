@@ -30,3 +30,8 @@ def human_bytes(value: float | int | None) -> str:
 def share(part: float, whole: float) -> str:
     """A percentage, '0%' when the whole is zero."""
     return f"{100.0 * part / whole:.1f}%" if whole else "0%"
+
+
+def percent(fraction: float | None, digits: int = 1) -> str:
+    """A fraction as a percentage: ``0.634`` -> ``'63.4%'``; ``None`` -> ``'n/a'``."""
+    return "n/a" if fraction is None else f"{100.0 * fraction:.{digits}f}%"

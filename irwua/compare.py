@@ -1,0 +1,267 @@
+"""Several models side by side on the same data: ``irwua.compare()`` and its ``Comparison``.
+
+Each model is analyzed as ``analyze()`` would (cost and weight usage), then run over the data in
+onnxruntime, and its first output is measured against the first model's, the *baseline*, with
+``irwua.fidelity``: relative error, top-1 agreement and, when labels are given, accuracy. The
+baseline is measured against itself like the others, so its relative error is exactly 0 and its
+agreement exactly 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from irwua import __version__
+from irwua.analysis import Analysis, analyze, write_files
+from irwua.data import make_dataset
+from irwua.errors import IrwuaError
+from irwua.fidelity import Fidelity, check_labels, measure, predict
+from irwua.pipeline import Options
+from irwua.report.units import human, percent
+from irwua.runtime import make_session
+from irwua.shapes import input_specs
+
+COMPARE_PASSES = ("flops", "metrics")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One compared quantity: ``key`` in the analysis totals or the fidelity (``section``), and
+    how it is shown: "count" (1.2 M), "share" (12.3%) or "number" (0.0123)."""
+
+    key: str
+    label: str
+    section: str
+    kind: str
+
+
+COLUMNS = (
+    Column("params", "parameters", "totals", "count"),
+    Column("macs", "MACs / sample", "totals", "count"),
+    Column("flops", "FLOPs / sample", "totals", "count"),
+    Column("effective_params", "effective weights", "totals", "count"),
+    Column("utilization", "weight utilization", "totals", "share"),
+    Column("mean_redundancy", "mean redundancy", "totals", "number"),
+    Column("relative_error", "relative error vs baseline", "fidelity", "number"),
+    Column("agreement", "top-1 agreement with baseline", "fidelity", "share"),
+    Column("accuracy", "accuracy on the labels", "fidelity", "share"),
+)
+
+
+def format_value(value: float | int | None, kind: str) -> str:
+    """A compared value as text, 'n/a' when the model has none."""
+    if kind == "count":
+        return human(value)
+    if kind == "share":
+        return percent(value)
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+@dataclass(frozen=True)
+class ComparedModel:
+    """One model of a comparison: its name, its analysis, its outputs against the baseline's."""
+
+    name: str
+    analysis: Analysis
+    fidelity: Fidelity
+
+    def value(self, column: Column) -> float | int | None:
+        source = (
+            self.analysis.document["totals"]
+            if column.section == "totals"
+            else self.fidelity.to_json()
+        )
+        return source.get(column.key)
+
+    def to_dict(self) -> dict[str, Any]:
+        document = self.analysis.document
+        model = document["model"]
+        return {
+            "name": self.name,
+            "model": {
+                key: model.get(key) for key in ("path", "sha256", "framework", "input_shapes")
+            },
+            "passes": [entry["name"] for entry in document["passes"]],
+            "totals": document["totals"],
+            "fidelity": self.fidelity.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Models analyzed on the same data; the first one is the baseline."""
+
+    models: tuple[ComparedModel, ...]
+    labels: bool
+
+    @property
+    def baseline(self) -> ComparedModel:
+        return self.models[0]
+
+    @property
+    def samples(self) -> int:
+        return self.baseline.fidelity.samples
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The compared quantities that at least one model has (no accuracy without labels)."""
+        return tuple(
+            column
+            for column in COLUMNS
+            if any(model.value(column) is not None for model in self.models)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as JSON-ready Python: the content of compare.json (a copy)."""
+        return json.loads(self.to_json())
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self._document(), indent=indent, allow_nan=False)
+
+    def _document(self) -> dict[str, Any]:
+        return {
+            "irwua_version": __version__,
+            "baseline": self.baseline.name,
+            "samples": self.samples,
+            "labels": self.labels,
+            "columns": [
+                {"key": c.key, "label": c.label, "section": c.section} for c in self.columns
+            ],
+            "models": [model.to_dict() for model in self.models],
+        }
+
+    def save(self, directory: str | os.PathLike) -> dict[str, Path]:
+        """Write ``compare.json`` and ``compare.html`` into ``directory``, both or neither."""
+        from irwua.report.compare_html import render_compare_html
+
+        contents = {"compare.json": self.to_json(), "compare.html": render_compare_html(self)}
+        return write_files(Path(directory), contents)
+
+    def summary(self) -> str:
+        """A text table: one row per compared quantity, one column per model."""
+        names = [model.name[:24] for model in self.models]
+        width = max(12, *(len(name) for name in names))
+        label_width = max(len(column.label) for column in self.columns)
+        source = f"{self.samples} samples" + (" with labels" if self.labels else "")
+        lines = [
+            f"irwua {__version__} - {len(self.models)} models on {source}; "
+            f"baseline: {self.baseline.name}",
+            f"  {'':<{label_width}}  " + "  ".join(f"{name:>{width}}" for name in names),
+        ]
+        for column in self.columns:
+            cells = [format_value(model.value(column), column.kind) for model in self.models]
+            lines.append(
+                f"  {column.label:<{label_width}}  "
+                + "  ".join(f"{cell:>{width}}" for cell in cells)
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from irwua.report.compare_html import render_compare_html
+        from irwua.report.notebook import notebook_frame
+
+        return notebook_frame(render_compare_html(self), "irwua comparison")
+
+
+def compare(
+    models: Sequence[Any],
+    data: Any,
+    labels: Any = None,
+    names: Sequence[str] | None = None,
+    passes: Iterable[str] = COMPARE_PASSES,
+    options: Options | None = None,
+    framework: str | None = None,
+    trust_pickle: bool = False,
+) -> Comparison:
+    """Analyze ``models`` on the same ``data`` and measure each one's outputs against the first's.
+
+    ``models`` are anything ``analyze()`` takes (ONNX paths or ModelProtos, torch modules, Keras
+    models, saved-model paths); ``names`` label them (default: file name or class name).
+    ``labels`` (one class id or one-hot row per sample) add each model's accuracy and go to the
+    passes that measure it (pruning). ``passes``, ``options``, ``framework`` and
+    ``trust_pickle`` are as for ``analyze()``; the options' ``batch_size`` and ``max_samples``
+    also apply to the fidelity runs.
+    """
+    models = list(models)
+    if len(models) < 2:
+        raise IrwuaError(f"A comparison needs at least two models, got {len(models)}.")
+    names = _names(models, names)
+    options = options or Options()
+    passes = list(passes)
+    compared: list[ComparedModel] = []
+    reference: np.ndarray | None = None
+    label_array: np.ndarray | None = None
+    for model, name in zip(models, names, strict=True):
+        with _about(name):
+            analysis = analyze(
+                model,
+                data,
+                passes=passes,
+                options=options,
+                framework=framework,
+                trust_pickle=trust_pickle,
+                labels=labels,
+            )
+            outputs, samples = _outputs(analysis, data, options, name)
+        if reference is None:
+            reference = outputs
+            if labels is not None:
+                label_array = check_labels(labels, samples)[: len(outputs)]
+        with _about(name):
+            fidelity = measure(outputs, reference, label_array)
+        compared.append(ComparedModel(name, analysis, fidelity))
+    return Comparison(tuple(compared), labels=label_array is not None)
+
+
+@contextmanager
+def _about(name: str) -> Iterator[None]:
+    """Errors inside say which model they are about."""
+    try:
+        yield
+    except IrwuaError as exc:
+        raise IrwuaError(f"Model '{name}': {exc}") from exc
+
+
+def _outputs(analysis: Analysis, data: Any, options: Options, name: str) -> tuple[np.ndarray, int]:
+    """The analyzed model's first output over the data (its first ``max_samples`` samples), and
+    how many samples the whole data has."""
+    source = analysis.graph.source
+    dataset = make_dataset(data, input_specs(source.proto))
+    session = make_session(source.proto, source.base_dir)
+    limited = dataset.limit(options.max_samples)
+    outputs = predict(session, limited, options.batch_size, f"evaluating {name}", options.progress)
+    return outputs, dataset.samples
+
+
+def _names(models: Sequence[Any], names: Sequence[str] | None) -> list[str]:
+    """The given names, checked, or one per model from its file or class name, made unique."""
+    if names is not None:
+        names = [str(name) for name in names]
+        if len(names) != len(models):
+            raise IrwuaError(f"{len(names)} names were given for {len(models)} models.")
+        if any(not name.strip() for name in names) or len(set(names)) != len(names):
+            raise IrwuaError(f"Model names must be unique and non-empty, got {names}.")
+        return names
+    guessed = [_default_name(model) for model in models]
+    counts = {name: guessed.count(name) for name in guessed}
+    return [
+        f"{name} ({index + 1})" if counts[name] > 1 else name for index, name in enumerate(guessed)
+    ]
+
+
+def _default_name(model: Any) -> str:
+    """A path's file name, an ONNX graph's name, else the model's class name."""
+    if isinstance(model, (str, os.PathLike)):
+        return Path(model).name or str(model)
+    if isinstance(model, onnx.ModelProto) and model.graph.name:
+        return model.graph.name
+    return type(model).__name__

@@ -1,0 +1,161 @@
+"""The HTML report in a real headless Chromium (Debian's chromium and chromium-driver, driven by
+selenium): no console errors, no network request, a screenshot that is not blank, sortable
+tables, hostile names shown as text, big models render.
+
+Chromium runs with a proxy that goes nowhere, so a request to any URL would fail and show up in
+the console and in the performance log besides being listed there.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from report_models import HOSTILE, deep_mlp, digits_full, hostile_mlp, light_resnet50
+
+import irwua
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="Debian's chromium and chromium-driver are not installed (make test installs them)",
+)
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+    "--proxy-server=127.0.0.1:9",
+    "--window-size=1280,1000",
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def open_page(browser, path: Path) -> dict:
+    """Load ``path``; return the console messages and the URLs of every request made, but for
+    inline ``data:`` images (matplotlib draws a colour bar as one)."""
+    browser.get(path.resolve().as_uri())
+    console = browser.get_log("browser")
+    events = [json.loads(entry["message"])["message"] for entry in browser.get_log("performance")]
+    requests = [
+        event["params"]["request"]["url"]
+        for event in events
+        if event["method"] == "Network.requestWillBeSent"
+        and not event["params"]["request"]["url"].startswith("data:")
+    ]
+    return {"console": console, "requests": requests}
+
+
+@pytest.fixture(scope="module")
+def digits_report(tmp_path_factory) -> Path:
+    return digits_full().save(tmp_path_factory.mktemp("digits"))["report.html"]
+
+
+def test_report_loads_clean_and_offline(browser, digits_report):
+    seen = open_page(browser, digits_report)
+    assert seen["console"] == []  # no error, no warning, no CSP violation
+    assert seen["requests"] == [digits_report.resolve().as_uri()]
+    assert browser.execute_script("return document.querySelectorAll('svg').length") >= 8
+
+
+def test_screenshot_is_not_blank(browser, digits_report):
+    from PIL import Image
+
+    open_page(browser, digits_report)
+    browser.execute_script("document.getElementById('metrics').scrollIntoView()")
+    image = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
+    pixels = np.asarray(image).reshape(-1, 3)
+    colours = np.unique(pixels, axis=0)
+    ink = np.mean(pixels.min(axis=1) < 200)
+    assert len(colours) > 50 and ink > 0.02
+
+
+def _column(browser, table: str, index: int) -> list:
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr'), r => "
+        "r.cells[arguments[1]]).map(c => c.getAttribute('data-sort') ?? c.textContent)",
+        table,
+        index,
+    )
+
+
+def test_layer_table_sorts_on_click(browser, digits_report):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, digits_report)
+    headers = browser.find_elements(By.CSS_SELECTOR, "#layers thead th")
+    titles = [header.text for header in headers]
+    flops = titles.index("FLOPs")
+    original = [float(v) for v in _column(browser, "#layers", flops)]
+    headers[flops].click()
+    ascending = [float(v) for v in _column(browser, "#layers", flops)]
+    assert ascending == sorted(original)
+    assert headers[flops].get_attribute("aria-sort") == "ascending"
+    headers[flops].click()
+    assert [float(v) for v in _column(browser, "#layers", flops)] == sorted(original, reverse=True)
+    headers[0].click()  # names sort as text
+    names = _column(browser, "#layers", 0)
+    assert names == sorted(names, key=str.lower)
+    assert headers[flops].get_attribute("aria-sort") is None
+
+
+def test_hostile_names_show_as_text(browser, tmp_path):
+    data = np.random.default_rng(0).standard_normal((32, 4)).astype(np.float32)
+    analysis = irwua.analyze(hostile_mlp(), data=data, passes=["flops", "metrics"])
+    report = analysis.save(tmp_path)["report.html"]
+    seen = open_page(browser, report)
+    assert seen["console"] == [] and len(seen["requests"]) == 1
+    assert browser.execute_script("return window.__pwned === undefined")
+    assert browser.execute_script("return document.querySelectorAll('script, img').length") == 1
+    assert browser.title == "irwua report: in-memory model"
+    cells = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#layers tbody td.name'), c => c.textContent)"
+    )
+    assert cells == [HOSTILE + "fc1", HOSTILE + "fc2"]
+    svg_texts = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#diagrams svg text'), t => t.textContent)"
+    )
+    assert HOSTILE + "fc1" in svg_texts and HOSTILE + "input" in svg_texts
+    chart_texts = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#metrics svg text'), t => t.textContent)"
+    )
+    assert "...> & 'q' \\n {b} $x$fc2" in chart_texts  # names cut from the left in charts
+    assert not [text for text in chart_texts if "mathdefault" in text]
+
+
+def test_big_models_render(browser, tmp_path):
+    """The light ResNet-50 and a 300-layer chain: under 10 MB, loaded and laid out in seconds."""
+    deep = irwua.analyze(deep_mlp(layers=300), passes=["flops", "metrics"])
+    for name, analysis in (("resnet50", light_resnet50()), ("deep", deep)):
+        report = analysis.save(tmp_path / name)["report.html"]
+        assert report.stat().st_size < 10 * 2**20
+        seen = open_page(browser, report)
+        assert seen["console"] == [] and len(seen["requests"]) == 1
+        seconds = browser.execute_script(
+            "const t = performance.getEntriesByType('navigation')[0]; return t.loadEventEnd / 1000"
+        )
+        assert 0 < seconds < 20
+        rows = browser.execute_script("return document.querySelectorAll('#layers tbody tr').length")
+        assert rows == len(analysis.graph.layers)
