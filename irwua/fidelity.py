@@ -52,12 +52,18 @@ class Fidelity:
 
 
 def predict(
-    session: Session, data: Dataset, batch_size: int = 64, label: str = "evaluating"
+    session: Session,
+    data: Dataset,
+    batch_size: int = 64,
+    label: str = "evaluating",
+    show: bool = True,
 ) -> np.ndarray:
-    """The session's first output over every sample of ``data``, concatenated on axis 0."""
+    """The session's first output over every sample of ``data``, concatenated on axis 0;
+    ``show`` draws a progress bar (off when the caller draws its own)."""
     first = session.get_outputs()[0].name
     outputs = []
-    batches = progress(data.batches(batch_size), -(-data.samples // batch_size), label)
+    count = -(-data.samples // batch_size)
+    batches = progress(data.batches(batch_size), count, label, show)
     for batch in batches:
         try:
             (output,) = session.run([first], batch)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import onnx
 import pytest
+from browser import start_browser
 
 LIGHT_MODELS = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 
@@ -26,3 +27,9 @@ def light_model() -> Callable[[str], Path]:
         return model
 
     return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """One headless Chromium (selenium WebDriver) shared by every browser test."""
+    yield from start_browser()

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-import test_html_chromium as chromium
+from browser import needs_chromium, open_page
 from builders import mlp as tiny_mlp
 from builders import model as onnx_model
 from onnx import helper, numpy_helper
@@ -26,8 +26,6 @@ from torch import nn  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CNN = EXAMPLES / "digits_cnn.onnx"
-browser = chromium.browser  # the report tests' Chromium fixture
-needs_chromium = chromium.pytestmark
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -244,7 +242,7 @@ def test_compare_page_in_chromium(browser, comparison, tmp_path):
     from selenium.webdriver.common.by import By
 
     page = comparison.save(tmp_path)["compare.html"]
-    seen = chromium.open_page(browser, page)
+    seen = open_page(browser, page)
     assert seen["console"] == [] and seen["requests"] == [page.resolve().as_uri()]
     headers = browser.find_elements(By.CSS_SELECTOR, "#side-by-side th.name")
     assert [header.text for header in headers] == [

@@ -9,63 +9,16 @@ the console and in the performance log besides being listed there.
 from __future__ import annotations
 
 import io
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import needs_chromium, open_page
 from report_models import HOSTILE, deep_mlp, digits_full, hostile_mlp, light_resnet50
 
 import irwua
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="Debian's chromium and chromium-driver are not installed (make test installs them)",
-)
-FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-    "--proxy-server=127.0.0.1:9",
-    "--window-size=1280,1000",
-)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-def open_page(browser, path: Path) -> dict:
-    """Load ``path``; return the console messages and the URLs of every request made, but for
-    inline ``data:`` images (matplotlib draws a colour bar as one)."""
-    browser.get(path.resolve().as_uri())
-    console = browser.get_log("browser")
-    events = [json.loads(entry["message"])["message"] for entry in browser.get_log("performance")]
-    requests = [
-        event["params"]["request"]["url"]
-        for event in events
-        if event["method"] == "Network.requestWillBeSent"
-        and not event["params"]["request"]["url"].startswith("data:")
-    ]
-    return {"console": console, "requests": requests}
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")

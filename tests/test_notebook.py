@@ -10,7 +10,7 @@ from pathlib import Path
 import markupsafe
 import numpy as np
 import pytest
-import test_html_chromium as chromium
+from browser import needs_chromium, open_page
 from builders import model
 from onnx import helper
 
@@ -20,8 +20,6 @@ from irwua.report.html import render_html
 NASTY = "<script>alert('x')</script> & \"quoted\""
 ESCAPED = str(markupsafe.escape(NASTY))  # as the templates escape it
 DIGITS = Path(__file__).resolve().parents[1] / "examples"
-browser = chromium.browser  # the report tests' Chromium fixture
-needs_chromium = chromium.pytestmark
 
 
 class _Frames(HTMLParser):
@@ -110,7 +108,7 @@ def test_frames_in_a_notebook_page_in_chromium(browser, tmp_path):
     host = tmp_path / "notebook.html"
     outputs = "".join(f"<div class='output'>{d._repr_html_()}</div>" for d in (analysis, tracker))
     host.write_text(f"<!DOCTYPE html><html><body><h1>cells</h1>{outputs}</body></html>")
-    seen = chromium.open_page(browser, host)
+    seen = open_page(browser, host)
     assert seen["console"] == [] and seen["requests"] == [host.resolve().as_uri()]
     assert browser.execute_script("return document.querySelectorAll('body *').length") == 5
     frames = browser.find_elements(By.TAG_NAME, "iframe")

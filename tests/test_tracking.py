@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-import test_html_chromium as chromium
+from browser import needs_chromium, open_page
 
 torch = pytest.importorskip("torch")
 from sklearn.datasets import load_digits  # noqa: E402
@@ -17,8 +17,6 @@ import irwua  # noqa: E402
 from irwua.tracking import Snapshot, Tracker  # noqa: E402
 
 EPOCHS = 4
-browser = chromium.browser  # the report tests' Chromium fixture
-needs_chromium = chromium.pytestmark
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +137,7 @@ def test_tracking_page_in_chromium(browser, trained, tmp_path):
     from selenium.webdriver.common.by import By
 
     page = trained[0].save(tmp_path)["tracking.html"]
-    seen = chromium.open_page(browser, page)
+    seen = open_page(browser, page)
     assert seen["console"] == [] and seen["requests"] == [page.resolve().as_uri()]
     assert browser.execute_script("return document.querySelectorAll('#trends svg').length") == 1
     headers = browser.find_elements(By.CSS_SELECTOR, "#epochs thead th")
