@@ -88,18 +88,20 @@ class Analysis:
         """The document as JSON text (compact unless ``indent`` is given)."""
         return json.dumps(self.document, indent=indent, allow_nan=False, default=_json_default)
 
-    def save(self, directory: str | os.PathLike) -> dict[str, Path]:
+    def save(self, directory: str | os.PathLike, html: bool = True) -> dict[str, Path]:
         """Write ``analysis.json``, ``report.html`` and the passes' files (``importance.npz``) into
         ``directory`` (created if needed), plus the ``.dot`` sources of diagrams when Graphviz's
-        ``dot`` could not render them.
+        ``dot`` could not render them. ``html=False`` skips the report (charts, diagrams) and
+        writes the data only.
 
         All files are rendered first and then written under temporary names and renamed, so an
         error never leaves a half-written file behind.
         """
-        from irwua.report.html import render_report
-
         contents: dict[str, str | bytes] = {"analysis.json": self.to_json()}
-        contents.update(render_report(self))
+        if html:
+            from irwua.report.html import render_report
+
+            contents.update(render_report(self))
         for result in self.results.values():
             contents.update(result.files())
         return write_files(Path(directory), contents)

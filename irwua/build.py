@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 
 import onnx
 
@@ -28,9 +29,11 @@ def build_graph(
     proto = source.proto
     opset = opset_version(proto)
     bound = bind_inputs(proto, input_shapes or {})
-    tensors: dict[str, TensorInfo] = infer_tensors(source, bound)
-    nodes = _flatten(proto.graph, scope="", used=set())
+    # Constants first: reading them checks every external-data location before onnxruntime
+    # (which shape inference may run) is given the model.
+    nodes = _flatten(proto.graph, scope="", used=set(), base_dir=source.base_dir)
     constants = collect_constants(initializers(proto.graph), nodes, opset, source.base_dir)
+    tensors: dict[str, TensorInfo] = infer_tensors(source, bound)
     layers = _named(find_layers(nodes, constants), layer_names or {}, layer_notes or {})
     metadata = {
         "path": str(source.path) if source.path else None,
@@ -57,7 +60,9 @@ def build_graph(
     )
 
 
-def _flatten(graph: onnx.GraphProto, scope: str, used: set[str]) -> list[Node]:
+def _flatten(
+    graph: onnx.GraphProto, scope: str, used: set[str], base_dir: Path | None
+) -> list[Node]:
     """All nodes in topological order, subgraph nodes right after the node that owns them."""
     nodes: list[Node] = []
     for index, proto in enumerate(graph.node):
@@ -75,13 +80,13 @@ def _flatten(graph: onnx.GraphProto, scope: str, used: set[str]) -> list[Node]:
                 domain="" if proto.domain == "ai.onnx" else proto.domain,
                 inputs=tuple(proto.input),
                 outputs=tuple(proto.output),
-                attrs=attributes(proto),
+                attrs=attributes(proto, base_dir),
                 scope=scope,
                 branches=tuple(branch for branch, _ in branches),
             )
         )
         for branch, sub in branches:
-            nodes.extend(_flatten(sub, branch, used))
+            nodes.extend(_flatten(sub, branch, used, base_dir))
     return nodes
 
 

@@ -148,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
         default=0.01,
         help="agreement loss recommendations accept (default 0.01: 1%% of predictions)",
     )
+    analyze.add_argument(
+        "--no-html",
+        action="store_true",
+        help="write analysis.json (and the passes' data files) but no HTML report: faster",
+    )
     analyze.add_argument("--quiet", action="store_true", help="print only where the report is")
     analyze.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
@@ -258,10 +263,11 @@ def _analyze(args: argparse.Namespace) -> int:
         trust_pickle=args.trust_pickle,
         labels=_read_labels(args.labels),
     )
-    written = analysis.save(args.out)
+    written = analysis.save(args.out, html=not args.no_html)
     if not args.quiet:
         print(analysis.summary())
-    print(f"report: {written['report.html']}")
+    if "report.html" in written:
+        print(f"report: {written['report.html']}")
     print(f"json:   {written['analysis.json']}")
     return 0
 

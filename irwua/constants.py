@@ -8,6 +8,10 @@ memory map), so a model's weights are not copied until a pass needs their values
 
 Each constant also records its *origin*: the stored tensor it was derived from, so a weight shared
 by two layers (tied embeddings) is counted once.
+
+Quantized ops (QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger) keep integer weights with a
+scale and zero point; their real-valued weight (q - zero) x scale is added to the table under
+``dequantized_name(weight)``, with the integer tensor as its origin.
 """
 
 from __future__ import annotations
@@ -73,14 +77,20 @@ def _unsqueeze(inputs: list[np.ndarray], attrs: Mapping[str, object], opset: int
 
 
 def _dequantize(inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int) -> np.ndarray:
-    data, scale = inputs[0], inputs[1].astype(np.float32)
-    zero = inputs[2] if len(inputs) > 2 else np.zeros((), data.dtype)
-    if scale.ndim == 1 and scale.size > 1:
-        axis = int(attrs.get("axis", 1)) % data.ndim
-        shape = [1] * data.ndim
-        shape[axis] = scale.size
-        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    data = inputs[0]
+    axis = int(attrs.get("axis", 1))
+    scale = _along(inputs[1].astype(np.float32), data.ndim, axis)
+    zero = _along(inputs[2], data.ndim, axis) if len(inputs) > 2 else np.zeros((), np.float32)
     return (data.astype(np.float32) - zero.astype(np.float32)) * scale
+
+
+def _along(value: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """A per-channel (1-D) scale or zero point shaped to broadcast along ``axis``."""
+    if value.ndim != 1 or value.size == 1 or ndim == 0:
+        return value
+    shape = [1] * ndim
+    shape[axis % ndim] = value.size
+    return value.reshape(shape)
 
 
 FOLDERS: dict[str, Folder] = {
@@ -107,6 +117,21 @@ _SINGLE_SOURCE = {
 }
 
 
+QUANTIZED_OPERANDS: dict[str, tuple[tuple[int, int | None, int, int], ...]] = {
+    "QLinearConv": ((3, 4, 5, 0),),
+    "ConvInteger": ((1, None, 3, 0),),
+    "QLinearMatMul": ((0, 1, 2, 0), (3, 4, 5, -1)),
+    "MatMulInteger": ((0, None, 2, 0), (1, None, 3, -1)),
+}
+"""Integer operands of quantized ops that may be weights: (input index of the tensor, of its
+scale (None: integer units), of its zero point, axis of a per-channel scale or zero point)."""
+
+
+def dequantized_name(tensor: str) -> str:
+    """The table name of the real-valued weight of the quantized tensor ``tensor``."""
+    return f"{tensor}::dequantized"
+
+
 def collect_constants(
     initializers: Iterable[onnx.TensorProto],
     nodes: Iterable[Node],
@@ -119,7 +144,46 @@ def collect_constants(
         table.add(tensor.name, tensor_to_array(tensor, base_dir))
     for node in nodes:
         _fold_node(node, opset, table)
+        if node.op_type in QUANTIZED_OPERANDS and not node.domain:
+            _dequantize_operands(node, table)
     return table
+
+
+def _dequantize_operands(node: Node, table: ConstantTable) -> None:
+    """Add the real values of a quantized op's constant integer operands (its weights)."""
+    for tensor, scale, zero, axis in QUANTIZED_OPERANDS[node.op_type]:
+        names = [
+            node.inputs[i] if i is not None and i < len(node.inputs) else ""
+            for i in (tensor, scale, zero)
+        ]
+        if not names[0] or names[0] not in table or any(n and n not in table for n in names[1:]):
+            continue
+        data = table.values[names[0]]
+        inputs = [
+            data,
+            table.values[names[1]] if names[1] else np.ones((), np.float32),
+            table.values[names[2]] if names[2] else np.zeros((), data.dtype),
+        ]
+        try:
+            value = _dequantize(inputs, {"axis": axis}, 0)
+        except (ValueError, TypeError, IndexError):
+            continue
+        table.add(dequantized_name(names[0]), value, table.origins[names[0]])
+    if node.op_type == "QLinearConv" and len(node.inputs) > 8:
+        _dequantize_bias(node, table)
+
+
+def _dequantize_bias(node: Node, table: ConstantTable) -> None:
+    """A QLinearConv's int32 bias is quantized with scale x_scale x w_scale and zero point 0."""
+    bias, x_scale, w_scale = node.inputs[8], node.inputs[1], node.inputs[4]
+    if not all(name in table for name in (bias, x_scale, w_scale)):
+        return
+    scale = table.values[x_scale].astype(np.float32) * table.values[w_scale].astype(np.float32)
+    quantized = table.values[bias]
+    if scale.size not in (1, quantized.size):
+        return
+    value = quantized.astype(np.float32) * scale.reshape(-1)
+    table.add(dequantized_name(bias), value, table.origins[bias])
 
 
 def _fold_node(node: Node, opset: int, table: ConstantTable) -> None:

@@ -9,22 +9,29 @@ fixed dims and dtype kind, with a message that names what was expected and what 
 from __future__ import annotations
 
 import mmap
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from irwua.errors import IrwuaError
+from irwua.ingest import is_float
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """A model input as declared: name, numpy dtype and dims (int, symbol name or None)."""
+    """A model input as declared: name, numpy dtype and dims (int, symbol name or None).
+
+    ``ids`` is set when the input holds indices into a constant table (token ids of an
+    embedding): the table's name and number of rows, which bound the valid values.
+    """
 
     name: str
     dtype: np.dtype
     dims: tuple[int | str | None, ...] | None
+    ids: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -32,37 +39,141 @@ class Dataset:
     """Model inputs by name, every array with the same number of samples on axis 0.
 
     The arrays are kept as given (a memory map stays a memory map); each batch is converted to
-    the model's dtype when it is read, so the data is never copied whole.
+    the model's dtype when it is read, so the data is never copied whole. ``fixed_batch`` is set
+    when the model's batch dim is a fixed number: every run then takes exactly that many samples.
     """
 
     arrays: Mapping[str, np.ndarray]
     dtypes: Mapping[str, np.dtype]
     samples: int
+    fixed_batch: int | None = None
+    ids: Mapping[str, tuple[str, int]] = field(default_factory=dict)
 
-    def batches(self, size: int) -> Iterator[dict[str, np.ndarray]]:
-        """Consecutive batches of at most ``size`` samples, in the model's dtypes.
+    def batches(self, size: int, finite_only: bool = False) -> Batches:
+        """One pass over the data in batches of ``size`` samples (of ``fixed_batch`` when set).
 
-        Rows of a memory-mapped array are released once their batch is done, so that memory
-        does not grow with the number of samples.
+        ``finite_only`` leaves out the samples that hold NaN or infinite values (statistics stay
+        meaningful); otherwise they are passed on. Either way they are counted and warned about.
         """
-        for start in range(0, self.samples, size):
-            yield {
-                name: np.array(array[start : start + size], dtype=self.dtypes[name])
-                for name, array in self.arrays.items()
-            }
-            for array in self.arrays.values():
-                _release_rows(array, start, start + size)
+        return Batches(self, self.fixed_batch or size, finite_only)
 
     def limit(self, samples: int | None) -> Dataset:
         """The first ``samples`` samples (all of them when None)."""
         if samples is None or samples >= self.samples:
             return self
         arrays = {name: array[:samples] for name, array in self.arrays.items()}
-        return Dataset(arrays, self.dtypes, samples)
+        return replace(self, arrays=arrays, samples=samples)
 
     def sample_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Input shapes for one sample (axis 0 of size 1), used to bind symbolic dims."""
-        return {name: (1, *array.shape[1:]) for name, array in self.arrays.items()}
+        """Input shapes for one run of the smallest batch, used to bind symbolic dims."""
+        first = self.fixed_batch or 1
+        return {name: (first, *array.shape[1:]) for name, array in self.arrays.items()}
+
+
+@dataclass
+class Batches:
+    """One pass over a ``Dataset``: an iterable of batches (dicts of arrays in the model's
+    dtypes) that counts what it saw. After the pass, ``used`` is the number of samples passed on,
+    ``nonfinite`` the number of NaN or infinite values and ``skipped`` the samples left out."""
+
+    dataset: Dataset
+    size: int
+    finite_only: bool
+    used: int = 0
+    nonfinite: int = 0
+    skipped: int = 0
+
+    @property
+    def count(self) -> int:
+        """The number of batches (at most; for progress bars)."""
+        return -(-self.dataset.samples // self.size)
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        data = self.dataset
+        for start in range(0, data.samples, self.size):
+            stop = min(start + self.size, data.samples)
+            if data.fixed_batch and stop - start < data.fixed_batch:
+                self.skipped += stop - start  # a fixed-batch model cannot run a partial batch
+                break
+            batch = {
+                name: np.array(array[start:stop], dtype=data.dtypes[name])
+                for name, array in data.arrays.items()
+            }
+            for array in data.arrays.values():
+                _release_rows(array, start, stop)
+            batch = self._checked(batch, stop - start)
+            if batch is not None:
+                self.used += len(next(iter(batch.values())))
+                yield batch
+        self._report()
+
+    def _checked(self, batch: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray] | None:
+        """Check ids against their tables; count non-finite values and leave out their rows."""
+        for name, (table, size) in self.dataset.ids.items():
+            _check_ids(name, batch[name], table, size)
+        counts = _nonfinite_rows(batch, rows)
+        if not counts.any():
+            return batch
+        self.nonfinite += int(counts.sum())
+        if not self.finite_only:
+            return batch
+        keep = counts == 0
+        if self.dataset.fixed_batch or not keep.any():
+            self.skipped += rows
+            return None
+        self.skipped += int(rows - keep.sum())
+        return {name: array[keep] for name, array in batch.items()}
+
+    def _report(self) -> None:
+        data = self.dataset
+        remainder = data.samples % data.fixed_batch if data.fixed_batch else 0
+        if self.used == 0 and self.nonfinite:
+            raise IrwuaError(
+                f"No sample of the data can be used: the {data.samples} samples hold NaN or "
+                "infinite values."
+            )
+        if self.used == 0:
+            raise IrwuaError(
+                f"The model takes exactly {data.fixed_batch} samples per run (its batch dim is "
+                f"fixed) but only {data.samples} are used; give more samples."
+            )
+        if self.nonfinite:
+            effect = (
+                f"{self.skipped - remainder} samples are left out because of them"
+                if self.finite_only
+                else "results computed from them may be NaN or infinite"
+            )
+            warnings.warn(
+                f"The data holds {self.nonfinite} NaN or infinite values; {effect}.", stacklevel=3
+            )
+        if remainder:
+            warnings.warn(
+                f"The model takes exactly {data.fixed_batch} samples per run (its batch dim is "
+                f"fixed); the last {remainder} samples are left out.",
+                stacklevel=3,
+            )
+
+
+def _nonfinite_rows(batch: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
+    """The number of NaN or infinite values in each sample of a batch (float inputs)."""
+    counts = np.zeros(rows, np.int64)
+    for array in batch.values():
+        if array.dtype.kind == "f" and array.ndim:
+            counts += np.count_nonzero(~np.isfinite(array.reshape(rows, -1)), axis=1)
+    return counts
+
+
+def _check_ids(name: str, ids: np.ndarray, table: str, rows: int) -> None:
+    """Ids must index the table: 0 .. rows-1 (or -rows .. -1, counted from the end)."""
+    if not ids.size:
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low < -rows or high >= rows:
+        bad = high if high >= rows else low
+        raise IrwuaError(
+            f"Input '{name}' holds the id {bad}, but it indexes '{table}', which has {rows} rows "
+            f"(ids 0 to {rows - 1})."
+        )
 
 
 def _release_rows(array: np.ndarray, start: int, stop: int) -> None:
@@ -86,17 +197,10 @@ def _release_rows(array: np.ndarray, start: int, stop: int) -> None:
         return
 
 
-def count_nonfinite(batch: Mapping[str, np.ndarray]) -> int:
-    """NaN and infinite values in the floating-point arrays of a batch."""
-    return sum(
-        int(array.size - np.count_nonzero(np.isfinite(array)))
-        for array in batch.values()
-        if array.dtype.kind == "f"
-    )
-
-
 def make_dataset(data: Any, inputs: Sequence[InputSpec]) -> Dataset:
-    """Match ``data`` to the model's inputs and check shapes and dtypes."""
+    """Match ``data`` to the model's inputs and check shapes, dtypes and the samples per run."""
+    if not inputs:
+        raise IrwuaError("The model has no inputs, so it takes no data.")
     named = _by_name(data, [spec.name for spec in inputs])
     arrays = {spec.name: _checked(spec, named[spec.name]) for spec in inputs}
     counts = {name: array.shape[0] for name, array in arrays.items()}
@@ -106,7 +210,15 @@ def make_dataset(data: Any, inputs: Sequence[InputSpec]) -> Dataset:
     samples = next(iter(counts.values()))
     if samples == 0:
         raise IrwuaError("The data is empty: it has 0 samples.")
-    return Dataset(arrays, {spec.name: spec.dtype for spec in inputs}, samples)
+    first = inputs[0]
+    fixed = first.dims[0] if first.dims and isinstance(first.dims[0], int) else None
+    if fixed is not None and samples < fixed:
+        raise IrwuaError(
+            f"Input '{first.name}' takes exactly {fixed} samples per run (its batch dim is "
+            f"fixed) but the data has {samples}."
+        )
+    ids = {spec.name: spec.ids for spec in inputs if spec.ids is not None}
+    return Dataset(arrays, {spec.name: spec.dtype for spec in inputs}, samples, fixed, ids)
 
 
 def _by_name(data: Any, names: list[str]) -> dict[str, Any]:
@@ -137,6 +249,8 @@ def _by_name(data: Any, names: list[str]) -> dict[str, Any]:
 def _checked(spec: InputSpec, value: Any) -> np.ndarray:
     array = _to_numpy(value)
     given = "x".join(map(str, array.shape)) or "a scalar"
+    if array.ndim == 0:
+        raise IrwuaError(f"Input '{spec.name}' needs samples on axis 0, but the data is a scalar.")
     if spec.dims is not None:
         expected = "x".join("?" if not isinstance(d, int) else str(d) for d in spec.dims)
         if array.ndim != len(spec.dims):
@@ -168,9 +282,10 @@ def _check_dtype(spec: InputSpec, array: np.ndarray) -> np.ndarray:
     if have == want:
         return array
     compatible = (
-        (want.kind == "f" and have.kind in "fiub")
+        (is_float(want) and (have.kind in "iub" or is_float(have)))
         or (want.kind in "iu" and have.kind in "iub")
         or (want.kind == "b" and have.kind == "b")
+        or (want.kind == "O" and have.kind in "OUS")  # ONNX strings
     )
     if not compatible:
         raise IrwuaError(

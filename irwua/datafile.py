@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from irwua.errors import IrwuaError
+from irwua.errors import IrwuaError, root_reason
 
 
 def read_data_file(path: str | Path) -> np.ndarray | list[np.ndarray] | dict[str, np.ndarray]:
@@ -29,8 +29,15 @@ def read_data_file(path: str | Path) -> np.ndarray | list[np.ndarray] | dict[str
             return np.load(path, allow_pickle=False, mmap_mode="r")  # streamed, not read whole
         with np.load(path, allow_pickle=False) as loaded:
             arrays = {name: loaded[name] for name in loaded.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise IrwuaError(f"Data file '{path}' cannot be read without pickle: {exc}.") from exc
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if "object" in str(exc).lower():
+            raise IrwuaError(
+                f"Data file '{path}' holds Python objects, which only pickle can load and "
+                "pickle can run code; save the data as numeric arrays."
+            ) from exc
+        raise IrwuaError(
+            f"Data file '{path}' is not a readable array file: {root_reason(exc)}."
+        ) from exc
     if not arrays:
         raise IrwuaError(f"Data file '{path}' holds no arrays.")
     positional = [f"arr_{i}" for i in range(len(arrays))]

@@ -15,15 +15,32 @@ class IrwuaError(Exception):
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SENTENCE_END = re.compile(r"(?<=[^.\s]{2})\.\s")
+_RUNTIME_NOISE = (
+    # onnxruntime's status prefix: "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : "
+    (re.compile(r"\[ONNXRuntimeError\] : \d+ : \w+ : "), ""),
+    # A C++ source location and function signature: "/src/x.h:46 void f(const T&, int) "
+    (re.compile(r"/\S+:\d+ [^\n]*?\)\s(?=[A-Z])"), ""),
+    # "Non-zero status code returned while running Gather node. Name:'emb' Status Message: "
+    (
+        re.compile(
+            r"Non-zero status code returned while running (\w+) node\. Name:'([^']*)' "
+            r"Status Message: "
+        ),
+        r"\1 node '\2': ",
+    ),
+)
 
 
 def root_reason(exc: BaseException, limit: int = 300) -> str:
     """The first sentence of the message of ``exc``'s root cause (the exporters wrap the real
-    reason in generic "step 1/3 failed" errors), without terminal colours, at most ``limit``
-    characters."""
+    reason in generic "step 1/3 failed" errors), without terminal colours or onnxruntime's status
+    codes and C++ source locations, at most ``limit`` characters."""
     while exc.__cause__ is not None:
         exc = exc.__cause__
-    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    message = _ANSI.sub("", str(exc))
+    for pattern, replacement in _RUNTIME_NOISE:
+        message = pattern.sub(replacement, message)
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
     text = _SENTENCE_END.split(lines[0], maxsplit=1)[0] if lines else type(exc).__name__
     if len(text) > limit:
         text = text[: limit - 3] + "..."

@@ -137,15 +137,17 @@ _ATTRIBUTE_READERS = {
     onnx.AttributeProto.STRINGS: lambda attr: tuple(
         s.decode("utf-8", "replace") for s in attr.strings
     ),
-    onnx.AttributeProto.TENSOR: lambda attr: numpy_helper.to_array(attr.t),
 }
 
 
-def attributes(node: onnx.NodeProto) -> dict[str, object]:
-    """Plain-Python attribute values; tensors become numpy; subgraphs and rarer kinds are left out
-    (subgraphs become scopes of the layer graph)."""
+def attributes(node: onnx.NodeProto, base_dir: Path | None = None) -> dict[str, object]:
+    """Plain-Python attribute values; tensors become numpy (external data from ``base_dir``);
+    subgraphs and rarer kinds are left out (subgraphs become scopes of the layer graph)."""
     values: dict[str, object] = {}
     for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.TENSOR:
+            values[attr.name] = tensor_to_array(attr.t, base_dir)
+            continue
         reader = _ATTRIBUTE_READERS.get(attr.type)
         if reader is not None:
             values[attr.name] = reader(attr)
@@ -159,6 +161,12 @@ def numpy_dtype(elem_type: int) -> np.dtype:
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
     except (KeyError, TypeError, ValueError):
         return np.dtype(np.float32)
+
+
+def is_float(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` holds real floating-point numbers, including the types numpy lacks and
+    ml_dtypes provides (bfloat16, float8, float4), whose numpy kind is 'V'."""
+    return dtype.kind == "f" or (dtype.kind == "V" and dtype.name.startswith(("float", "bfloat")))
 
 
 def opset_version(proto: onnx.ModelProto) -> int:

@@ -49,11 +49,44 @@ def model_inputs(proto: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 
 
 def input_specs(proto: onnx.ModelProto) -> list[InputSpec]:
-    """The model's inputs as declared: name, numpy dtype and dims."""
+    """The model's inputs as declared: name, numpy dtype, dims, and the table an id input
+    indexes."""
+    tables = _id_tables(proto.graph)
     return [
-        InputSpec(vi.name, numpy_dtype(vi.type.tensor_type.elem_type), _declared_dims(vi))
+        InputSpec(
+            vi.name,
+            numpy_dtype(vi.type.tensor_type.elem_type),
+            _declared_dims(vi),
+            tables.get(vi.name),
+        )
         for vi in model_inputs(proto)
     ]
+
+
+_ID_PASS_THROUGH = {"Cast", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten"}
+
+
+def _id_tables(graph: onnx.GraphProto) -> dict[str, tuple[str, int]]:
+    """Graph inputs that are the indices of a Gather into a constant table (possibly through
+    casts and reshapes), with that table's name and number of rows along the gathered axis."""
+    tables: dict[str, tuple[int, ...]] = {t.name: tuple(t.dims) for t in graph.initializer}
+    origin = {vi.name: vi.name for vi in graph.input if vi.name not in tables}
+    found: dict[str, tuple[str, int]] = {}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for attr in node.attribute:
+                if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
+                    tables[node.output[0]] = tuple(attr.t.dims)
+        elif node.op_type in _ID_PASS_THROUGH and node.input and node.input[0] in origin:
+            origin[node.output[0]] = origin[node.input[0]]
+        elif node.op_type == "Gather" and len(node.input) == 2 and node.input[1] in origin:
+            dims = tables.get(node.input[0])
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+            if dims and -len(dims) <= axis < len(dims):
+                name, rows = origin[node.input[1]], dims[axis]
+                if name not in found or rows < found[name][1]:
+                    found[name] = (node.input[0], rows)
+    return found
 
 
 def bind_inputs(proto: onnx.ModelProto, given: Mapping[str, Shape]) -> dict[str, Shape]:
@@ -178,12 +211,14 @@ def infer_tensors(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, 
         )
     missing = [name for name in _main_outputs(source.proto) if _unresolved(tensors.get(name))]
     if missing:
-        tensors.update(_run_for_shapes(source.proto, bound, missing, tensors))
+        tensors.update(_run_for_shapes(source, bound, missing))
     return tensors
 
 
 def _skeleton(proto: onnx.ModelProto, bound: Mapping[str, Shape]) -> onnx.ModelProto:
-    """The model without large weight bytes, with inputs set to their bound shapes."""
+    """The model without large weight bytes, with inputs set to their bound shapes and the
+    inputs' symbolic dims bound in the declared shapes of other tensors too (the only shape
+    known for the output of a custom op)."""
     graph = proto.graph
     inputs = [
         onnx.helper.make_tensor_value_info(vi.name, vi.type.tensor_type.elem_type, bound[vi.name])
@@ -200,19 +235,41 @@ def _skeleton(proto: onnx.ModelProto, bound: Mapping[str, Shape]) -> onnx.ModelP
             inputs.append(
                 onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
             )
+    symbols = _symbols(proto, bound)
     skeleton_graph = onnx.helper.make_graph(
         list(graph.node),
         graph.name or "main",
         inputs,
-        list(graph.output),
+        [_bound_dims(vi, symbols) for vi in graph.output],
         small,
-        value_info=list(graph.value_info),
+        value_info=[_bound_dims(vi, symbols) for vi in graph.value_info],
     )
     skeleton = onnx.helper.make_model(
         skeleton_graph, opset_imports=list(proto.opset_import), ir_version=max(proto.ir_version, 4)
     )
     skeleton.functions.extend(proto.functions)
     return skeleton
+
+
+def _symbols(proto: onnx.ModelProto, bound: Mapping[str, Shape]) -> dict[str, int]:
+    """Symbolic input dims ('batch', 'seq') and the sizes they are bound to."""
+    symbols: dict[str, int] = {}
+    for vi in model_inputs(proto):
+        for dim, size in zip(_declared_dims(vi) or (), bound.get(vi.name, ()), strict=False):
+            if isinstance(dim, str):
+                symbols.setdefault(dim, size)
+    return symbols
+
+
+def _bound_dims(vi: onnx.ValueInfoProto, symbols: Mapping[str, int]) -> onnx.ValueInfoProto:
+    """A copy of ``vi`` whose symbolic dims known in ``symbols`` are set to their sizes."""
+    copy = onnx.ValueInfoProto()
+    copy.CopyFrom(vi)
+    if copy.type.HasField("tensor_type"):
+        for dim in copy.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param") and dim.dim_param in symbols:
+                dim.dim_value = symbols[dim.dim_param]
+    return copy
 
 
 def _collect(graph: onnx.GraphProto, tensors: dict[str, TensorInfo]) -> None:
@@ -246,17 +303,14 @@ def _main_outputs(proto: onnx.ModelProto) -> list[str]:
 
 
 def _run_for_shapes(
-    proto: onnx.ModelProto,
-    bound: Mapping[str, Shape],
-    names: list[str],
-    known: Mapping[str, TensorInfo],
+    source: ModelSource, bound: Mapping[str, Shape], names: list[str]
 ) -> dict[str, TensorInfo]:
     """Run the model once in onnxruntime on synthetic inputs and read the tensors' shapes."""
     from irwua.runtime import run_with_outputs, synthetic_inputs
 
-    feeds = synthetic_inputs(proto, bound, known)
+    feeds = synthetic_inputs(input_specs(source.proto), bound)
     try:
-        values = run_with_outputs(proto, feeds, names)
+        values = run_with_outputs(source.proto, feeds, names, source.base_dir)
     except IrwuaError:
         return {}  # Left unknown; the passes report the ops they could not size.
     return {

@@ -1,13 +1,15 @@
 """The ``flops`` pass: MACs, FLOPs, parameters, weight and activation bytes.
 
 Counted per node, per layer and in total, per single sample (the bound batch is divided out).
+Ops whose outputs are constants (a weight's Cast or DequantizeLinear) are computed once when the
+model loads, not per run: they cost nothing here.
 The convention and the per-op table are in ``op_costs``. Ops without a formula are listed under
 ``unsupported`` with their count, ops whose shapes could not be resolved under ``unresolved``:
 neither is ever a silent zero.
 
 Control flow: the ops inside an If count as the more expensive branch; a Loop's body counts once
 per iteration when the trip count is a constant (once otherwise, with a note); a Scan's body once
-per scanned element.
+per scanned element. Every subgraph's own cost (one execution) is kept under ``branches``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
-
-import numpy as np
 
 from irwua.graph import Layer, LayerGraph, Node
 from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
@@ -71,6 +71,7 @@ class FlopsResult(PassResult):
     unresolved: Mapping[str, int]
     notes: tuple[str, ...]
     batch: int
+    branches: Mapping[str, Counts]
     training_flops: float | None
 
     def totals_json(self) -> dict[str, Any]:
@@ -91,6 +92,7 @@ class FlopsResult(PassResult):
             "unsupported": dict(self.unsupported),
             "unresolved": dict(self.unresolved),
             "notes": list(self.notes),
+            "branches": {scope: c.as_dict() for scope, c in self.branches.items()},
             "nodes": [{"name": name, **c.as_dict()} for name, c in self.nodes.items()],
         }
 
@@ -106,7 +108,8 @@ def run_flops(context: PassContext) -> FlopsResult:
         cost = _node_cost(node, graph, unsupported, unresolved)
         nodes[node.name] = _per_sample(cost, batch) + _storage(node, graph, batch)
     notes: list[str] = []
-    compute = _scope_total("", graph, nodes, notes)
+    branches: dict[str, Counts] = {}
+    compute = _scope_total("", graph, nodes, notes, branches)
     params, weight_bytes = _stored_weights(graph)
     total = replace(compute, params=params, weight_bytes=weight_bytes)
     layers = {layer.name: _layer_counts(layer, nodes) for layer in graph.layers}
@@ -129,10 +132,13 @@ def run_flops(context: PassContext) -> FlopsResult:
         notes=tuple(notes),
         batch=batch,
         training_flops=training,
+        branches=MappingProxyType(branches),
     )
 
 
 def _node_cost(node: Node, graph: LayerGraph, unsupported: Counter, unresolved: Counter) -> Cost:
+    if node.outputs and all(name in graph.constants for name in node.outputs):
+        return Cost(0, 0)  # Folded into a constant (a weight's DequantizeLinear): not per run.
     formula = FORMULAS.get(node.op_type) if not node.domain else None
     if formula is None:
         unsupported[_op_label(node)] += 1
@@ -162,10 +168,10 @@ def _storage(node: Node, graph: LayerGraph, batch: int) -> Counts:
     params = weight_bytes = 0
     layer = graph.layer_of_node.get(node.name)
     if layer is not None:
-        for tensor in _learned_inputs(node, layer):
-            value = graph.constants.values[tensor]
-            params += int(value.size)
-            weight_bytes += int(value.size) * value.dtype.itemsize
+        for tensor in _learned_inputs(node, layer, graph):
+            size, stored = _stored(tensor, graph)
+            params += size
+            weight_bytes += stored
     activation = sum(
         graph.tensors[o].nbytes or 0
         for o in node.outputs
@@ -174,9 +180,23 @@ def _storage(node: Node, graph: LayerGraph, batch: int) -> Counts:
     return Counts(params=params, weight_bytes=weight_bytes, activation_bytes=activation // batch)
 
 
-def _learned_inputs(node: Node, layer: Layer) -> list[str]:
-    learned = set(layer.tensors.values())
-    return list(dict.fromkeys(name for name in node.inputs if name in learned))
+def _learned_inputs(node: Node, layer: Layer, graph: LayerGraph) -> list[str]:
+    """The layer's learned tensors that ``node`` reads, directly or as the stored tensor they
+    derive from (a quantized op reads its integer weight, the layer holds the real values)."""
+    origins = graph.constants.origins
+    return [
+        tensor
+        for tensor in dict.fromkeys(layer.tensors.values())
+        if tensor in node.inputs or origins.get(tensor) in node.inputs
+    ]
+
+
+def _stored(tensor: str, graph: LayerGraph) -> tuple[int, int]:
+    """Elements of a learned tensor and the bytes of the stored tensor it comes from (int8 for a
+    quantized weight, 2 for bfloat16 ones), without reading any value."""
+    value = graph.constants.values[tensor]
+    origin = graph.constants.values.get(graph.constants.origins.get(tensor, tensor), value)
+    return int(value.size), int(value.size) * origin.dtype.itemsize
 
 
 def _layer_counts(layer: Layer, nodes: Mapping[str, Counts]) -> Counts:
@@ -186,8 +206,15 @@ def _layer_counts(layer: Layer, nodes: Mapping[str, Counts]) -> Counts:
     return counts
 
 
-def _scope_total(scope: str, graph: LayerGraph, nodes: Mapping[str, Counts], notes: list[str]):
-    """Sum the nodes of one (sub)graph; control-flow nodes add their subgraphs' totals."""
+def _scope_total(
+    scope: str,
+    graph: LayerGraph,
+    nodes: Mapping[str, Counts],
+    notes: list[str],
+    branches: dict[str, Counts],
+) -> Counts:
+    """Sum the nodes of one (sub)graph; control-flow nodes add their subgraphs' totals, which are
+    also recorded in ``branches``."""
     total = Counts()
     for node in graph.nodes:
         if node.scope != scope:
@@ -195,11 +222,15 @@ def _scope_total(scope: str, graph: LayerGraph, nodes: Mapping[str, Counts], not
         total = total + nodes[node.name]
         if not node.branches:
             continue
-        branch_totals = [_scope_total(b, graph, nodes, notes) for b in node.branches]
+        costs = {b: _scope_total(b, graph, nodes, notes, branches) for b in node.branches}
+        branches.update(costs)
         if node.op_type == "If":
-            total = total + max(branch_totals, key=lambda c: c.flops)
+            chosen = max(costs, key=lambda b: costs[b].flops)
+            total = total + costs[chosen]
+            listed = ", ".join(f"{b}: {c.flops}" for b, c in costs.items())
+            notes.append(f"If '{node.name}': branch FLOPs {listed}; the larger ({chosen}) counts.")
         else:
-            total = total + branch_totals[0].scaled(_iterations(node, graph, notes))
+            total = total + next(iter(costs.values())).scaled(_iterations(node, graph, notes))
     return total
 
 
@@ -223,11 +254,9 @@ def _iterations(node: Node, graph: LayerGraph, notes: list[str]) -> int:
 def _stored_weights(graph: LayerGraph) -> tuple[int, int]:
     """Parameters and bytes of the layers' learned tensors, each stored tensor counted once
     (tied weights, weights shared by the branches of an If)."""
-    counted: dict[str, np.ndarray] = {}
+    counted: dict[str, tuple[int, int]] = {}
     for layer in graph.layers:
         for tensor in layer.tensors.values():
-            counted.setdefault(
-                graph.constants.origins.get(tensor, tensor), graph.constants.values[tensor]
-            )
-    params = sum(int(value.size) for value in counted.values())
-    return params, sum(int(value.size) * value.dtype.itemsize for value in counted.values())
+            origin = graph.constants.origins.get(tensor, tensor)
+            counted.setdefault(origin, _stored(tensor, graph))
+    return sum(size for size, _ in counted.values()), sum(b for _, b in counted.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,16 @@ def test_analyze_writes_json_and_html_and_prints_a_summary(tmp_path, capsys):
         "importance.npz",
         "report.html",
     ]
+
+
+def test_no_html_writes_the_data_only_with_the_umask_applied(mlp_file, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["analyze", str(mlp_file), "--out", str(out), "--no-html", "--quiet"]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["analysis.json", "importance.npz"]
+    assert "report:" not in capsys.readouterr().out
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "analysis.json").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_passes_and_version(capsys):

@@ -26,11 +26,13 @@ def test_bad_data_is_refused_with_expected_and_given(data, message):
         irwua.analyze(mlp(), data=data, passes=["importance"])
 
 
-def test_data_is_cast_to_the_input_type_and_nonfinite_values_are_counted():
-    data = np.ones((6, 4), np.float64)
+def test_data_is_cast_to_the_input_type_and_nonfinite_samples_are_counted_and_left_out():
+    data = np.random.default_rng(0).standard_normal((6, 4))
     data[0, 0] = np.nan
     data[1, 2] = np.inf
-    with pytest.warns(UserWarning, match="2 NaN or infinite values"):
+    with pytest.warns(UserWarning, match="2 NaN or infinite values; 2 samples are left out"):
         analysis = irwua.analyze(mlp(), data=data, passes=["activations"])
-    assert analysis["activations"].nonfinite_inputs == 2
-    assert analysis["activations"].samples == 6
+    result = analysis["activations"]
+    assert result.nonfinite_inputs == 2 and result.samples == 4
+    finite = data[2:].astype(np.float32)
+    np.testing.assert_allclose(result.inputs["fc1"].mean_abs, np.abs(finite).mean(0), rtol=1e-5)

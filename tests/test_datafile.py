@@ -29,7 +29,7 @@ def test_npz_saved_positionally_is_a_list_in_order(tmp_path):
 
 def test_object_arrays_need_pickle_and_are_refused(tmp_path):
     np.save(tmp_path / "x.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(IrwuaError, match="cannot be read without pickle"):
+    with pytest.raises(IrwuaError, match="holds Python objects, which only pickle can load"):
         read_data_file(tmp_path / "x.npy")
 
 
