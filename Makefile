@@ -59,6 +59,7 @@ chromium:
 
 demo: $(VENV)/.core dot
 	$(BIN)/irwua analyze examples/digits_cnn.onnx --data examples/digits_images.npy \
+	  --labels examples/digits_labels.npy --passes flops,pathways,recommendations \
 	  --out $(DEMO_OUT) --samples 1347 --epochs 30
 	@echo "Open $(abspath $(DEMO_OUT))/report.html"
 

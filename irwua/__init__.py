@@ -11,10 +11,8 @@ Every model becomes ONNX, ONNX becomes a layer graph, and analysis passes run ov
 __version__ = "0.1.0"
 
 from irwua.analysis import Analysis, analyze
-from irwua.compare import Comparison, compare
 from irwua.errors import IrwuaError
 from irwua.pipeline import Options, available_passes
-from irwua.tracking import Tracker
 
 __all__ = [
     "Analysis",
@@ -27,3 +25,20 @@ __all__ = [
     "available_passes",
     "compare",
 ]
+
+_LAZY = {
+    "compare": "irwua.comparison",
+    "Comparison": "irwua.comparison",
+    "Tracker": "irwua.tracking",
+}
+"""Public names imported on first use, so that ``import irwua`` stays quick for the CLI."""
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'irwua' has no attribute {name!r}")

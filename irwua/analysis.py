@@ -17,7 +17,6 @@ from irwua import __version__
 from irwua.build import build_graph
 from irwua.data import make_dataset
 from irwua.errors import IrwuaError
-from irwua.fidelity import check_labels
 from irwua.graph import LayerGraph
 from irwua.pipeline import Options, PassManager, PassResult
 from irwua.shapes import Shape, input_specs
@@ -158,7 +157,11 @@ def analyze(
     graph.metadata["framework"] = loaded.framework
     graph.metadata["export_notes"] = list(loaded.notes)
     graph.metadata["framework_params"] = loaded.framework_params
-    label_array = None if labels is None else check_labels(labels, dataset.samples)
+    label_array = None
+    if labels is not None:
+        from irwua.fidelity import check_labels
+
+        label_array = check_labels(labels, dataset.samples)
     manager = PassManager(graph, options or Options(), data=dataset, labels=label_array)
     manager.run(list(passes))
     return Analysis(graph, dict(manager.results), dict(manager.seconds), manager.options)

@@ -273,7 +273,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from irwua.compare import compare
+    from irwua.comparison import compare
     from irwua.datafile import read_data_file
     from irwua.pipeline import Options
 

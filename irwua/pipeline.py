@@ -20,7 +20,6 @@ import numpy as np
 from irwua.data import Dataset
 from irwua.errors import IrwuaError
 from irwua.graph import LayerGraph
-from irwua.prune import CRITERIA, DEFAULT_RATIOS, GRANULARITIES, SCOPES
 
 
 class PassResult:
@@ -45,6 +44,11 @@ class PassResult:
 
 
 NORMS = ("l1", "l2", "magnitude")
+CRITERIA = ("importance", "magnitude", "random")
+"""Pruning criteria (see ``irwua.prune``)."""
+SCOPES = ("global", "layer")
+GRANULARITIES = ("unstructured", "structured")
+DEFAULT_RATIOS = tuple(round(0.1 * step, 1) for step in range(10))
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,6 @@ import numpy as np
 from irwua.features import geometry, unit_totals
 from irwua.graph import Layer, LayerGraph
 
-CRITERIA = ("importance", "magnitude", "random")
-SCOPES = ("global", "layer")
-GRANULARITIES = ("unstructured", "structured")
-DEFAULT_RATIOS = tuple(round(0.1 * step, 1) for step in range(10))
-
 PRUNABLE_KINDS = frozenset({"conv", "conv_transpose", "gemm", "matmul"})
 """Layer kinds whose weights are pruned: the matrix-like layers. Biases, normalizations,
 embeddings and recurrent cells are left alone (as in Han et al. 2015, which prunes weights)."""

@@ -30,8 +30,8 @@ from irwua.data import make_dataset
 from irwua.errors import IrwuaError, root_reason
 from irwua.fidelity import Fidelity, check_labels, measure, predict
 from irwua.graph import LayerGraph
-from irwua.pipeline import Options, PassManager
-from irwua.prune import CRITERIA, prunable_layers, ranking, zeroed
+from irwua.pipeline import CRITERIA, Options, PassManager
+from irwua.prune import prunable_layers, ranking, zeroed
 from irwua.report.units import human, human_bytes, percent
 from irwua.runtime import make_session
 from irwua.shapes import input_specs

@@ -40,9 +40,9 @@ from irwua.data import Dataset
 from irwua.fidelity import Fidelity, measure, predict
 from irwua.graph import LayerGraph
 from irwua.passes.importance import ImportanceResult
-from irwua.pipeline import Options, PassContext, PassResult, register_pass
+from irwua.pipeline import CRITERIA, Options, PassContext, PassResult, register_pass
 from irwua.progress import progress
-from irwua.prune import CRITERIA, Ranking, prunable_layers, ranking, zeroed
+from irwua.prune import Ranking, prunable_layers, ranking, zeroed
 from irwua.runtime import make_session
 from irwua.shrink import ShrinkPlan, cuts, masked, plan
 from irwua.surgery import TensorKey, with_tensors

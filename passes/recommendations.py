@@ -26,8 +26,8 @@ from typing import Any
 from irwua.graph import LayerGraph
 from irwua.passes.metrics import MetricsResult
 from irwua.passes.pruning import PruningResult, Sweep
-from irwua.pipeline import PassContext, PassResult, register_pass
-from irwua.prune import CRITERIA, output_units, prunable_layers
+from irwua.pipeline import CRITERIA, PassContext, PassResult, register_pass
+from irwua.prune import output_units, prunable_layers
 
 PREFERENCE = ("importance", "magnitude", "random")
 OVER_UNITS = 0.5

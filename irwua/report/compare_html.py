@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from irwua.compare import format_value
+from irwua.comparison import format_value
 from irwua.report.svg import figure_svg, new_figure, styled
 from irwua.report.templating import render_page
 from irwua.report.units import human, percent
@@ -20,7 +20,7 @@ from irwua.report.units import human, percent
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from irwua.compare import Comparison
+    from irwua.comparison import Comparison
 
 BASELINE_COLOUR = "#8795a8"
 MODEL_COLOUR = "#3b6fb6"
