@@ -61,58 +61,22 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     analyze = commands.add_parser("analyze", help="analyze a model and write a report")
-    analyze.add_argument(
-        "model",
-        help="an .onnx or .keras file, a SavedModel directory, or a TorchScript .pt or "
-        "torch.export .pt2 file (these two need --trust-pickle)",
-    )
-    analyze.add_argument(
-        "--data",
-        metavar="FILE",
-        help="sample input as .npy, or .npz (arrays by input name or in order); saved PyTorch "
-        "models are traced on it",
-    )
-    analyze.add_argument(
-        "--framework",
-        choices=("torch", "tensorflow", "onnx"),
-        help="the model's framework, when its file name does not tell",
-    )
-    analyze.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="allow loading files that go through pickle and can run code (.pt, .pt2, Keras "
-        "Lambda layers); only for files you trust",
-    )
+    analyze.add_argument("model", help=MODEL_HELP)
+    _loading_arguments(analyze)
+    _data_arguments(analyze, required=False)
     analyze.add_argument(
         "--passes",
         default="flops,metrics",
         help="comma-separated passes to run, with what they require (default: flops,metrics); "
         "see 'irwua passes'",
     )
-    analyze.add_argument(
-        "--norm",
-        choices=("l1", "l2", "magnitude"),
-        default="l1",
-        help="importance: |w| x mean|x| (l1, default), |w| x rms(x) (l2, Wanda), or |w|",
-    )
-    analyze.add_argument(
-        "--batch-size", type=int, default=64, help="samples per onnxruntime run (default 64)"
-    )
-    analyze.add_argument(
-        "--max-samples", type=int, default=None, help="use at most this many samples of the data"
-    )
+    _norm_argument(analyze)
     analyze.add_argument(
         "--input-shape",
         action="append",
         default=[],
         metavar="NAME=DIMS",
         help="bind an input's shape, e.g. image=1x3x224x224 (repeatable)",
-    )
-    analyze.add_argument(
-        "--out",
-        default="irwua-report",
-        metavar="DIR",
-        help="where analysis.json and report.html go (default: irwua-report)",
     )
     analyze.add_argument(
         "--samples",
@@ -126,9 +90,6 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=3.0,
         help="training FLOPs per forward FLOP (default 3: forward + backward)",
-    )
-    analyze.add_argument(
-        "--labels", metavar="FILE", help="class ids (.npy), one per sample, for accuracy"
     )
     analyze.add_argument(
         "--prune-ratios", metavar="R,R", help="pruning ratios to measure (default 0,0.1,...,0.9)"
@@ -148,14 +109,11 @@ def _parser() -> argparse.ArgumentParser:
         default=0.01,
         help="agreement loss recommendations accept (default 0.01: 1%% of predictions)",
     )
+    _report_arguments(analyze, "irwua-report", "analysis.json and report.html")
     analyze.add_argument(
         "--no-html",
         action="store_true",
         help="write analysis.json (and the passes' data files) but no HTML report: faster",
-    )
-    analyze.add_argument("--quiet", action="store_true", help="print only where the report is")
-    analyze.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
     )
     analyze.set_defaults(command=_analyze)
 
@@ -163,35 +121,18 @@ def _parser() -> argparse.ArgumentParser:
         "compare", help="compare several models on the same data, the first as the baseline"
     )
     compare.add_argument("models", nargs="+", metavar="MODEL", help="two or more models")
-    compare.add_argument("--data", required=True, metavar="FILE", help="sample input (.npy, .npz)")
-    compare.add_argument(
-        "--labels", metavar="FILE", help="class ids (.npy), one per sample, for accuracy"
-    )
+    _loading_arguments(compare)
+    _data_arguments(compare, required=True)
     compare.add_argument("--names", help="comma-separated names of the models, in order")
-    compare.add_argument("--framework", choices=("torch", "tensorflow", "onnx"))
-    compare.add_argument("--trust-pickle", action="store_true", help="see 'irwua analyze -h'")
-    compare.add_argument("--batch-size", type=int, default=64, help="samples per run")
-    compare.add_argument("--max-samples", type=int, default=None, help="use at most this many")
-    compare.add_argument(
-        "--out",
-        default="irwua-compare",
-        metavar="DIR",
-        help="where compare.json and compare.html go (default: irwua-compare)",
-    )
-    compare.add_argument("--quiet", action="store_true", help="print only where the report is")
-    compare.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
-    )
+    _report_arguments(compare, "irwua-compare", "compare.json and compare.html")
     compare.set_defaults(command=_compare)
 
     prune = commands.add_parser(
         "prune", help="write a pruned copy of a model and measure it against the original"
     )
-    prune.add_argument("model", help="the model, as for 'irwua analyze'")
-    prune.add_argument("--data", required=True, metavar="FILE", help="sample input (.npy, .npz)")
-    prune.add_argument(
-        "--labels", metavar="FILE", help="class ids (.npy), one per sample, for accuracy"
-    )
+    prune.add_argument("model", help=MODEL_HELP)
+    _loading_arguments(prune)
+    _data_arguments(prune, required=True)
     prune.add_argument(
         "--ratio", type=float, required=True, help="share of weights (or units) to prune, 0-1"
     )
@@ -209,20 +150,80 @@ def _parser() -> argparse.ArgumentParser:
         help="global (default: one threshold across layers) or uniform (each layer at --ratio)",
     )
     prune.add_argument("-o", "--out", required=True, metavar="FILE", help="the pruned .onnx")
-    prune.add_argument("--norm", choices=("l1", "l2", "magnitude"), default="l1")
+    _norm_argument(prune)
     prune.add_argument("--seed", type=int, default=0, help="seed of the random criterion")
-    prune.add_argument("--framework", choices=("torch", "tensorflow", "onnx"))
-    prune.add_argument("--trust-pickle", action="store_true", help="see 'irwua analyze -h'")
-    prune.add_argument("--batch-size", type=int, default=64, help="samples per run")
-    prune.add_argument("--max-samples", type=int, default=None, help="use at most this many")
-    prune.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
-    )
+    _debug_argument(prune)
     prune.set_defaults(command=_prune)
 
     passes = commands.add_parser("passes", help="list the analysis passes")
     passes.set_defaults(command=_passes)
     return parser
+
+
+MODEL_HELP = (
+    "an .onnx or .keras file, a SavedModel directory, or a TorchScript .pt or torch.export .pt2 "
+    "file (these two need --trust-pickle)"
+)
+
+
+def _loading_arguments(command: argparse.ArgumentParser) -> None:
+    """How a model file is read: its framework, and whether pickle may run."""
+    command.add_argument(
+        "--framework",
+        choices=("torch", "tensorflow", "onnx"),
+        help="the model's framework, when its file name does not tell",
+    )
+    command.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow loading files that go through pickle and can run code (.pt, .pt2, Keras "
+        "Lambda layers); only for files you trust",
+    )
+
+
+def _data_arguments(command: argparse.ArgumentParser, required: bool) -> None:
+    """The sample data, its labels, and how it streams through onnxruntime."""
+    command.add_argument(
+        "--data",
+        required=required,
+        metavar="FILE",
+        help="sample input as .npy, or .npz (arrays by input name or in order); saved PyTorch "
+        "models are traced on it",
+    )
+    command.add_argument(
+        "--labels", metavar="FILE", help="class ids (.npy), one per sample, for accuracy"
+    )
+    command.add_argument(
+        "--batch-size", type=int, default=64, help="samples per onnxruntime run (default 64)"
+    )
+    command.add_argument(
+        "--max-samples", type=int, default=None, help="use at most this many samples of the data"
+    )
+
+
+def _norm_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--norm",
+        choices=("l1", "l2", "magnitude"),
+        default="l1",
+        help="importance: |w| x mean|x| (l1, default), |w| x rms(x) (l2, Wanda), or |w|",
+    )
+
+
+def _report_arguments(command: argparse.ArgumentParser, default: str, files: str) -> None:
+    """Where the report goes and how much is printed."""
+    command.add_argument(
+        "--out", default=default, metavar="DIR", help=f"where {files} go (default: {default})"
+    )
+    command.add_argument("--quiet", action="store_true", help="print only where the report is")
+    _debug_argument(command)
+
+
+def _debug_argument(command: argparse.ArgumentParser) -> None:
+    """``--debug`` also after the command name (the top-level flag is the default)."""
+    command.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
+    )
 
 
 def _analyze(args: argparse.Namespace) -> int:
