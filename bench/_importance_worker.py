@@ -132,7 +132,9 @@ def prepare(cache: Path) -> None:
 
 
 def plain_ort(model: str, data_path: str) -> None:
-    """onnxruntime inference over the data in batches of BATCH; outputs discarded."""
+    """onnxruntime inference over the data in batches of BATCH; outputs discarded. Default
+    session options, as irwua's sessions: every graph optimization, one intra-op thread per
+    physical core (2 here)."""
     import numpy as np
     import onnxruntime as ort
 

@@ -1,13 +1,25 @@
-"""Instrumenting a copy of a model so that onnxruntime computes activation statistics itself.
+"""Instrumenting a model so that onnxruntime computes activation statistics itself.
 
-For each captured tensor and feature axis, nodes appended to the graph reduce the tensor over
-every other axis, so only per-feature vectors leave the session:
+For each captured tensor x and feature axis, nodes appended to the graph reduce x over every
+other axis, so only per-feature vectors leave the session:
 
-* full captures: sum |x| (ReduceL1), sum x^2 (ReduceSumSquare), sum x (ReduceSum), max |x|, the
-  number of non-zero elements, and the tensor's element count (Size);
+* full captures: sum |x|, sum x^2, max |x|, the number of non-zero elements and the element
+  count (Size); sum x too when asked for (``signed``: a BatchNormalization input, whose mean
+  the importance pass needs);
 * output captures (for dead units): max |x| only.
 
-The graph's own outputs are dropped, so onnxruntime skips every op after the last captured tensor.
+The statistics are built from the ops onnxruntime runs fastest (vectorized and multi-threaded),
+each reading x once: ReduceSum and ReduceMax over |x|, x*x and the non-zero indicator - not
+ReduceL1 and ReduceSumSquare, several times slower on CPU. The indicator is
+HardSigmoid(|x| * 2^100, alpha=2^60): exactly 1 for any non-zero |x| (even the smallest
+subnormal, 2^-149, reaches 2^11 before the clip at 1) and 0 for zero, where Cast to bool and
+back runs single-threaded. When x is known to be non-negative (the output of a ReLU...), |x| is
+x itself and the Abs is skipped; if only its max is wanted, a GlobalMaxPool first reduces the
+spatial axes, reading the blocked layout onnxruntime keeps convolution outputs in without
+converting it back.
+
+The instrumented model is a weightless copy (``irwua.runtime.weightless``): the graph's own
+outputs are dropped, so onnxruntime skips every op after the last captured tensor.
 """
 
 from __future__ import annotations
@@ -19,24 +31,29 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-FULL_STATS = ("sum_abs", "sum_sq", "sum", "max_abs", "nonzero", "size")
-OUTPUT_STATS = ("max_abs",)
+from irwua.runtime import weightless
 
 
 @dataclass(frozen=True)
 class Capture:
     """A tensor to reduce, the (non-negative) axis of its features, its rank, whether it needs
-    a cast to float32 first, and which statistics (all, or max |x| only)."""
+    a cast to float32 first, which statistics (all, or max |x| only), whether the values are
+    known to be >= 0 and whether sum x is wanted besides sum |x|."""
 
     tensor: str
     axis: int
     rank: int
     cast: bool = False
     full: bool = True
+    nonnegative: bool = False
+    signed: bool = False
 
     @property
     def stats(self) -> tuple[str, ...]:
-        return FULL_STATS if self.full else OUTPUT_STATS
+        if not self.full:
+            return ("max_abs",)
+        full = ("sum_abs", "sum_sq", "max_abs", "nonzero", "size")
+        return (*full, "sum") if self.signed else full
 
 
 def output_name(index: int, stat: str) -> str:
@@ -50,10 +67,9 @@ def exposed_name(tensor: str) -> str:
 def instrument(
     proto: onnx.ModelProto, captures: Iterable[Capture], opset: int, expose: Iterable[str] = ()
 ) -> onnx.ModelProto:
-    """A copy of ``proto`` whose outputs are the statistics of ``captures`` and, unreduced, the
-    (small) tensors ``expose`` under ``exposed_name(tensor)``."""
-    copy = onnx.ModelProto()
-    copy.CopyFrom(proto)
+    """A weightless copy of ``proto`` whose outputs are the statistics of ``captures`` and,
+    unreduced, the (small) tensors ``expose`` under ``exposed_name(tensor)``."""
+    copy = weightless(proto)
     graph = copy.graph
     del graph.output[:]
     builder = _Builder(graph, opset)
@@ -70,6 +86,7 @@ class _Builder:
     def __init__(self, graph: onnx.GraphProto, opset: int) -> None:
         self.graph = graph
         self.opset = opset
+        self._scale_name: str | None = None
 
     def add(self, index: int, capture: Capture) -> None:
         prefix = f"irwua_stat_{index}"
@@ -78,22 +95,38 @@ class _Builder:
         if capture.cast:
             x = f"{prefix}_x"
             self._node("Cast", [capture.tensor], x, to=TensorProto.FLOAT)
-        self._node("Abs", [x], f"{prefix}_abs")
-        self._reduce("ReduceMax", f"{prefix}_abs", axes, output_name(index, "max_abs"))
+        magnitude = x
+        if not capture.nonnegative:
+            magnitude = f"{prefix}_abs"
+            self._node("Abs", [x], magnitude)
+        if capture.nonnegative and not capture.full and capture.axis == 1 and capture.rank > 2:
+            # GlobalMaxPool reads onnxruntime's blocked conv layout as it is (no reordering).
+            self._node("GlobalMaxPool", [x], f"{prefix}_pooled")
+            magnitude = f"{prefix}_pooled"
+        self._reduce("ReduceMax", magnitude, axes, output_name(index, "max_abs"))
         if capture.full:
-            self._reduce("ReduceL1", x, axes, output_name(index, "sum_abs"))
-            self._reduce("ReduceSumSquare", x, axes, output_name(index, "sum_sq"))
-            self._reduce("ReduceSum", x, axes, output_name(index, "sum"))
-            zero = self._constant(f"{prefix}_zero", np.zeros((), np.float32))
-            self._node("Greater", [f"{prefix}_abs", zero], f"{prefix}_nz")  # float Equal: opset 11+
-            self._node("Cast", [f"{prefix}_nz"], f"{prefix}_nz_f", to=TensorProto.FLOAT)
-            self._reduce("ReduceSum", f"{prefix}_nz_f", axes, output_name(index, "nonzero"))
+            self._reduce("ReduceSum", magnitude, axes, output_name(index, "sum_abs"))
+            self._node("Mul", [x, x], f"{prefix}_sq")
+            self._reduce("ReduceSum", f"{prefix}_sq", axes, output_name(index, "sum_sq"))
+            self._node("Mul", [magnitude, self._scale()], f"{prefix}_scaled")
+            self._node("HardSigmoid", [f"{prefix}_scaled"], f"{prefix}_nz", alpha=2.0**60, beta=0.0)
+            self._reduce("ReduceSum", f"{prefix}_nz", axes, output_name(index, "nonzero"))
             self._node("Size", [x], output_name(index, "size"))
+            if capture.signed:
+                self._reduce("ReduceSum", x, axes, output_name(index, "sum"))
         for stat in capture.stats:
             elem = TensorProto.INT64 if stat == "size" else TensorProto.FLOAT
             self.graph.output.append(
                 helper.make_tensor_value_info(output_name(index, stat), elem, None)
             )
+
+    def _scale(self) -> str:
+        """The constant 2^100 (one initializer shared by every capture)."""
+        if self._scale_name is None:
+            self._scale_name = "irwua_stat_scale"
+            value = np.asarray(2.0**100, np.float32)
+            self.graph.initializer.append(numpy_helper.from_array(value, self._scale_name))
+        return self._scale_name
 
     def expose(self, tensor: str) -> None:
         self._node("Identity", [tensor], exposed_name(tensor))
@@ -102,16 +135,13 @@ class _Builder:
     def _node(self, op_type: str, inputs: list[str], output: str, **attrs) -> None:
         self.graph.node.append(helper.make_node(op_type, inputs, [output], name=output, **attrs))
 
-    def _constant(self, name: str, value: np.ndarray) -> str:
-        self.graph.initializer.append(numpy_helper.from_array(value, name))
-        return name
-
     def _reduce(self, op_type: str, x: str, axes: list[int], output: str) -> None:
         """Reduce over ``axes`` without keeping them; axes are an input from opset 18 (ReduceSum:
         13), an attribute before."""
         axes_as_input = self.opset >= 18 or (op_type == "ReduceSum" and self.opset >= 13)
         if axes_as_input:
-            name = self._constant(f"{output}_axes", np.asarray(axes, np.int64))
+            name = f"{output}_axes"
+            self.graph.initializer.append(numpy_helper.from_array(np.asarray(axes, np.int64), name))
             self._node(op_type, [x, name], output, keepdims=0)
         else:
             self._node(op_type, [x], output, axes=axes, keepdims=0)
