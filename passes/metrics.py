@@ -88,9 +88,9 @@ def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[s
     entropy = float(-(positive * np.log(positive)).sum())
     log_n = math.log(n)
     effective = math.exp(entropy)
-    # Sorting the stored values (float32: twice as fast as float64) gives the same order.
-    ordered = np.sort(flat)[::-1].astype(np.float64) / total
-    cumulative = np.cumsum(ordered)
+    # One ascending sort of the stored values (float32 sorts twice as fast as float64) and its
+    # running sum in float64: the Lorenz curve L_j, the share held by the j least important.
+    lorenz = np.cumsum(np.sort(flat), dtype=np.float64) / total
     metrics: dict[str, Any] = {
         "weights": n,
         "entropy": entropy,
@@ -98,11 +98,13 @@ def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[s
         "effective_weights": effective,
         "utilization": effective / n,
         "redundancy": 1.0 - entropy / log_n if n > 1 else 0.0,
-        "gini": _gini(ordered[::-1]),
+        # Gini = 1 - (2 sum_j L_j - 1) / n, the Lorenz-curve form of the mean absolute difference.
+        "gini": float((n + 1) / n - 2.0 * lorenz.sum() / n) if n > 1 else 0.0,
     }
     for level in COVERAGE_LEVELS:
-        needed = int(np.searchsorted(cumulative, level / 100.0 - 1e-12)) + 1
-        metrics[f"coverage_{level}"] = min(needed, n) / n
+        # The top k hold 1 - L_(n-k): k = n minus the most weights that hold < 1 - level.
+        left_out = int(np.searchsorted(lorenz, 1.0 - level / 100.0 + 1e-12))
+        metrics[f"coverage_{level}"] = (n - left_out) / n
     metrics["low_contribution"] = float(np.mean(p < low_share / n))
     return metrics
 
@@ -120,15 +122,6 @@ def _unused(n: int) -> dict[str, Any]:
     metrics.update({f"coverage_{level}": 0.0 for level in COVERAGE_LEVELS})
     metrics["low_contribution"] = 1.0
     return metrics
-
-
-def _gini(ascending: np.ndarray) -> float:
-    """Gini coefficient of non-negative values sorted ascending."""
-    n = ascending.size
-    if n < 2:
-        return 0.0
-    ranks = np.arange(1, n + 1, dtype=np.float64)
-    return float((2.0 * np.dot(ranks, ascending)) / (n * ascending.sum()) - (n + 1) / n)
 
 
 def weight_sparsity(weights: np.ndarray, near_zero: float = 1e-3) -> dict[str, float]:
