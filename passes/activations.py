@@ -23,6 +23,7 @@ magnitude only.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -86,7 +87,8 @@ class FeatureStats:
 
 @dataclass(frozen=True)
 class ActivationsResult(PassResult):
-    """Per-layer statistics; ``available`` is False when no data was given.
+    """Per-layer statistics; ``available`` is False when no data was given, or when onnxruntime
+    cannot run the model (a custom-domain op, an opset newer than it knows): ``note`` says why.
 
     ``output_max``: per output unit, the max |y| of the layer's activated output on the data,
     or, for a convolution that no activation follows, the bound on it described in the module
@@ -99,6 +101,7 @@ class ActivationsResult(PassResult):
     output_max: Mapping[str, np.ndarray] = field(default_factory=dict)
     token_counts: Mapping[str, np.ndarray] = field(default_factory=dict)
     nonfinite_inputs: int = 0
+    note: str | None = None
 
     def totals_json(self) -> dict[str, Any]:
         return {"samples": self.samples, "data": self.available}
@@ -117,7 +120,21 @@ class ActivationsResult(PassResult):
             "available": self.available,
             "samples": self.samples,
             "nonfinite_inputs": self.nonfinite_inputs,
+            "note": self.note,
         }
+
+
+def _unrunnable(graph: LayerGraph, failure: IrwuaError) -> ActivationsResult:
+    """The result when the instrumented model does not load: if the user's model itself does not
+    load either, the analysis goes on without statistics (importance falls back to magnitude)
+    and says why; otherwise the instrumentation is at fault and the error stands."""
+    try:
+        make_session(graph.source.proto, graph.source.base_dir, graph.constants.values)
+    except IrwuaError as exc:
+        note = f"{str(exc).rstrip('.')}; importance is weight magnitude only"
+        warnings.warn(note, stacklevel=2)
+        return ActivationsResult(available=False, note=note)
+    raise failure
 
 
 @register_pass(
@@ -130,7 +147,10 @@ def run_activations(context: PassContext) -> ActivationsResult:
     data = data.limit(options.max_samples)
     plan = _Plan(graph)
     proto = instrument(graph.source.proto, plan.captures, graph.opset, plan.token_tensors.values())
-    session = make_session(proto, graph.source.base_dir, graph.constants.values)
+    try:
+        session = make_session(proto, graph.source.base_dir, graph.constants.values)
+    except IrwuaError as exc:
+        return _unrunnable(graph, exc)
     wanted = [out.name for out in session.get_outputs()]
     feeds_needed = {i.name for i in session.get_inputs()}
     totals: dict[str, np.ndarray] = {}

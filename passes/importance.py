@@ -57,6 +57,7 @@ class ImportanceResult(PassResult):
     layers: Mapping[str, LayerImportance]
     criterion: str
     data: bool
+    note: str | None = None
 
     def totals_json(self) -> dict[str, Any]:
         return {"importance_criterion": self.criterion if self.data else "magnitude"}
@@ -71,8 +72,7 @@ class ImportanceResult(PassResult):
         }
 
     def section_json(self) -> dict[str, Any]:
-        note = None if self.data else "no data given: importance is weight magnitude only"
-        return {"criterion": self.criterion, "data": self.data, "note": note}
+        return {"criterion": self.criterion, "data": self.data, "note": self.note}
 
     def files(self) -> dict[str, bytes]:
         """``importance.npz``: one array per layer, keyed by layer name, shaped like its weight."""
@@ -92,7 +92,10 @@ def run_importance(context: PassContext) -> ImportanceResult:
         layer.name: _layer_importance(layer, graph, activations, criterion)
         for layer in graph.layers
     }
-    return ImportanceResult(MappingProxyType(layers), criterion, activations.available)
+    note = None
+    if not activations.available:
+        note = activations.note or "no data given: importance is weight magnitude only"
+    return ImportanceResult(MappingProxyType(layers), criterion, activations.available, note)
 
 
 def _layer_importance(

@@ -29,8 +29,9 @@ class Case:
 
     ``totals``: expected totals (a subset of macs, flops, params, weight_bytes); ``layers``: the
     weighted layers' names; ``unsupported``: op -> count; ``data``: sample inputs as
-    saved for ``--data`` (None when the model takes no batched data); ``data_error``: the sentence
-    irwua must stop with when run on the data (None: it must succeed); ``shapes``: --input-shape
+    saved for ``--data`` (None when the model takes no batched data); ``unrunnable``: the reason
+    onnxruntime cannot run the model, which irwua must warn with when given data before it
+    goes on with magnitude importance (None: the model runs); ``shapes``: --input-shape
     arguments; ``external``: saved with its weights as external data.
     """
 
@@ -40,7 +41,7 @@ class Case:
     layers: tuple[str, ...]
     unsupported: Mapping[str, int] = field(default_factory=dict)
     data: Callable[[], Any] | None = None
-    data_error: str | None = None
+    unrunnable: str | None = None
     shapes: tuple[str, ...] = ()
     external: bool = False
 
@@ -466,7 +467,7 @@ def _opset_case(opset: int) -> Case:
         {"macs": 1806, "flops": 3600 + 100 + resize + 200 + 162 + 15, "params": 72 + 6 + 3},
         ("conv", "fc"),
         data=lambda: _normal(5, 2, 5, 5, seed=9),
-        data_error="onnxruntime cannot load the model" if too_new else None,
+        unrunnable="onnxruntime cannot load the model" if too_new else None,
     )
 
 
@@ -618,7 +619,7 @@ CASES: tuple[Case, ...] = (
         ("fc1", "fc2"),
         unsupported={"com.acme::FancyAct": 1},
         data=lambda: _normal(6, 4, seed=9),
-        data_error=r"onnxruntime cannot load the model: .*com\.acme:FancyAct",
+        unrunnable=r"onnxruntime cannot load the model: .*com\.acme:FancyAct",
     ),
 )
 """Every case, by name in ``CASE_BY_NAME``."""
