@@ -56,7 +56,7 @@ def load_tensorflow(model: Any, example: Any, trust_pickle: bool = False) -> Loa
             "Keras counts (moving mean and variance included)."
         )
     return LoadedModel(
-        source=ModelSource(proto, path.resolve() if path else None, None),
+        source=ModelSource.of_file(proto, path),
         framework="tensorflow",
         layer_names=names,
         layer_notes=layer_notes,

@@ -10,12 +10,12 @@ known scope (``Conv__22``) are left to the weights they read.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import onnx
-from onnx import numpy_helper
 
 from irwua.exporters.names import name_nodes
 
@@ -117,7 +117,7 @@ class KerasNames:
         return exact
 
     def name_nodes(self, graph: onnx.GraphProto) -> tuple[dict[str, str], dict[str, str]]:
-        sizes = {t.name: int(numpy_helper.to_array(t).size) for t in graph.initializer}
+        sizes = {t.name: math.prod(t.dims) for t in graph.initializer}
         sources = {n.name: [i for i in n.input if i in sizes] for n in graph.node}
         return name_nodes(
             graph.node, sources, sizes, self.owner, lambda node: self.owner(node.name), self.norms

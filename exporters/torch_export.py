@@ -18,6 +18,7 @@ from typing import Any
 
 import onnx
 
+from irwua.data import to_numpy
 from irwua.errors import IrwuaError, root_reason
 from irwua.exporters import LoadedModel
 from irwua.exporters.provenance import constant_values, node_sources
@@ -59,9 +60,8 @@ def load_torch(model: Any, example: Any, trust_pickle: bool = False) -> LoadedMo
             f"irwua counts the {buffers} values of the model's buffers that layers use (BatchNorm "
             "running statistics) as parameters; torch's parameters() leaves them out."
         )
-    sha256 = _sha256(path) if path is not None else None
     return LoadedModel(
-        source=ModelSource(proto, path.resolve() if path else None, sha256),
+        source=ModelSource.of_file(proto, path),
         framework="torch",
         layer_names=names,
         layer_notes=layer_notes,
@@ -100,17 +100,14 @@ def _tensor(value: Any, float_dtype: Any) -> Any:
     import numpy as np
     import torch
 
-    if isinstance(value, torch.Tensor):
-        tensor = value.detach().cpu()
-    else:
-        try:
-            tensor = torch.from_numpy(np.array(value))
-        except (TypeError, ValueError) as exc:
-            reason = root_reason(exc)
-            raise IrwuaError(f"The data cannot be read as an array: {reason}.") from exc
+    tensor = value.detach() if isinstance(value, torch.Tensor) else to_numpy(value)
     if tensor.ndim == 0 or tensor.shape[0] == 0:
         raise IrwuaError("The data needs at least one sample on axis 0 to trace the model.")
-    tensor = tensor[:EXAMPLE_SAMPLES]
+    tensor = tensor[:EXAMPLE_SAMPLES]  # before any copy: the data may be a large memory map
+    if isinstance(tensor, torch.Tensor):
+        tensor = tensor.cpu()
+    else:
+        tensor = torch.from_numpy(np.array(tensor))
     if tensor.shape[0] < EXAMPLE_SAMPLES:
         tensor = tensor.repeat(EXAMPLE_SAMPLES, *([1] * (tensor.ndim - 1)))
     if tensor.is_floating_point():
@@ -208,13 +205,3 @@ def _export_torchscript(model: Any, args: tuple, kwargs: dict, input_names: list
             do_constant_folding=False,
         )
     return onnx.load_from_string(buffer.getvalue())
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -247,7 +247,7 @@ def _by_name(data: Any, names: list[str]) -> dict[str, Any]:
 
 
 def _checked(spec: InputSpec, value: Any) -> np.ndarray:
-    array = _to_numpy(value)
+    array = to_numpy(value)
     given = "x".join(map(str, array.shape)) or "a scalar"
     if array.ndim == 0:
         raise IrwuaError(f"Input '{spec.name}' needs samples on axis 0, but the data is a scalar.")
@@ -267,7 +267,9 @@ def _checked(spec: InputSpec, value: Any) -> np.ndarray:
     return _check_dtype(spec, array)
 
 
-def _to_numpy(value: Any) -> np.ndarray:
+def to_numpy(value: Any) -> np.ndarray:
+    """``value`` as a numpy array without copying what need not be (a memory map stays one;
+    a CPU torch tensor shares its memory), or a clear error."""
     if hasattr(value, "detach"):  # torch.Tensor, without importing torch
         value = value.detach().cpu().numpy()
     try:

@@ -15,6 +15,9 @@ import numpy as np
 
 from irwua.graph import Layer, LayerGraph
 
+UNIT_KINDS = frozenset({"conv", "conv_transpose", "gemm", "matmul"})
+"""Layer kinds with input features and output units through a weight matrix."""
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -107,3 +110,43 @@ def unit_totals(layer: Layer, graph: LayerGraph, importance: np.ndarray, axis: s
         return np.asarray([importance.sum(dtype=np.float64)])
     other = tuple(a for a in range(importance.ndim) if a != keep)
     return importance.sum(axis=other, dtype=np.float64)
+
+
+def is_unit_layer(layer: Layer, graph: LayerGraph) -> bool:
+    """Whether ``layer`` maps input features to output units through a weight matrix (see
+    ``UNIT_KINDS``): the nodes of pathways and the layers pruning works on."""
+    if layer.kind not in UNIT_KINDS or layer.scope:
+        return False
+    geo = geometry(layer, graph)
+    return geo.in_axis is not None and geo.out_axis is not None and geo.feature_axis is not None
+
+
+def unit_counts(layer: Layer, graph: LayerGraph) -> tuple[int, int]:
+    """(input features, output units) of a unit layer, groups included."""
+    weight = graph.array(layer)
+    geo = geometry(layer, graph)
+    n_in, n_out = weight.shape[geo.in_axis], weight.shape[geo.out_axis]
+    if layer.kind == "conv":
+        n_in *= geo.groups
+    elif layer.kind == "conv_transpose":
+        n_out *= geo.groups
+    return int(n_in), int(n_out)
+
+
+def output_axis(layer: Layer, graph: LayerGraph) -> int | None:
+    """The axis of ``layer``'s output tensor that indexes its units (None: not a unit source)."""
+    shape = graph.shape(layer.output)
+    if shape is None:
+        return None
+    if layer.kind in ("conv", "conv_transpose"):
+        return 1
+    left = layer.weight_left
+    if layer.kind == "gemm":
+        return 0 if left else 1
+    if layer.kind == "matmul":
+        return len(shape) - (2 if left else 1)
+    if layer.kind == "embedding":
+        return len(shape) - 1
+    if layer.kind == "norm":  # per-feature scale: the axis its input features are on
+        return geometry(layer, graph).feature_axis % len(shape)
+    return None

@@ -35,6 +35,23 @@ class ModelSource:
     def base_dir(self) -> Path | None:
         return self.path.parent if self.path else None
 
+    @classmethod
+    def of_file(cls, proto: onnx.ModelProto, path: Path | None) -> ModelSource:
+        """A model exported from the framework file ``path`` (None: from a live object); the
+        sha256 is the file's (a SavedModel directory has none)."""
+        if path is None:
+            return cls(proto, None, None)
+        return cls(proto, path.resolve(), file_sha256(path) if path.is_file() else None)
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in blocks (framework files can be large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
 
 def load_model(source: str | os.PathLike | onnx.ModelProto) -> ModelSource:
     """Parse an ONNX file (or accept a ModelProto) and check it looks like a model."""

@@ -31,23 +31,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from irwua.features import geometry, unit_totals
+from irwua.features import is_unit_layer, unit_counts, unit_totals
 from irwua.graph import Layer, LayerGraph
-
-PRUNABLE_KINDS = frozenset({"conv", "conv_transpose", "gemm", "matmul"})
-"""Layer kinds whose weights are pruned: the matrix-like layers. Biases, normalizations,
-embeddings and recurrent cells are left alone (as in Han et al. 2015, which prunes weights)."""
 
 
 def prunable_layers(graph: LayerGraph) -> list[Layer]:
-    """Layers of the main graph whose weight matrix can be pruned."""
+    """Layers of the main graph whose floating-point weight matrix can be pruned: the unit
+    layers (``features.UNIT_KINDS``). Biases, normalizations, embeddings and recurrent cells are
+    left alone (as in Han et al. 2015, which prunes weights)."""
     return [
         layer
         for layer in graph.layers
-        if layer.kind in PRUNABLE_KINDS
-        and not layer.scope
-        and graph.array(layer).ndim >= 2
-        and graph.array(layer).dtype.kind == "f"
+        if is_unit_layer(layer, graph) and graph.array(layer).dtype.kind == "f"
     ]
 
 
@@ -76,15 +71,9 @@ def unit_scores(
 ) -> np.ndarray:
     """One score per output unit (low scores are pruned first)."""
     if criterion == "random":
-        return rng.random(output_units(layer, graph), np.float32)
+        return rng.random(unit_counts(layer, graph)[1], np.float32)
     scores = weight_scores(layer, graph, criterion, importance, rng)
     return unit_totals(layer, graph, scores, "out").astype(np.float32)
-
-
-def output_units(layer: Layer, graph: LayerGraph) -> int:
-    """How many output units (features, channels) ``layer`` has."""
-    weight = graph.array(layer)
-    return int(weight.shape[geometry(layer, graph).out_axis])
 
 
 @dataclass(frozen=True)

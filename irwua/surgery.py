@@ -21,9 +21,14 @@ TensorKey = tuple[str, str]
 """(layer name, role): one learned tensor of one layer."""
 
 
-def _new_name(layer: Layer, role: str) -> str:
-    """The value name an edited tensor gets."""
-    return f"irwua_pruned/{layer.name}/{role}"
+def _new_name(layer: Layer, role: str, taken: set[str]) -> str:
+    """A value name for an edited tensor that no value of the model has yet (a model pruned
+    before already holds ``irwua_pruned/...`` names), reserved in ``taken``."""
+    name = base = f"irwua_pruned/{layer.name}/{role}"
+    while name in taken:
+        name = f"{base}#{len(taken)}"
+    taken.add(name)
+    return name
 
 
 def with_tensors(
@@ -31,9 +36,11 @@ def with_tensors(
 ) -> onnx.ModelProto:
     """A copy of ``proto`` in which each (layer, role) tensor holds the given value."""
     copy = _copy(proto)
+    taken = _read_names(copy.graph) | {t.name for t in copy.graph.initializer}
+    taken.update(out for node in copy.graph.node for out in node.output)
     for (layer_name, role), value in values.items():
         layer = graph.layer_by_name[layer_name]
-        name = _rewire(copy, graph, layer, role)
+        name = _rewire(copy, graph, layer, role, _new_name(layer, role, taken))
         copy.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
     drop_unused(copy.graph)
     return copy
@@ -45,9 +52,11 @@ def _copy(proto: onnx.ModelProto) -> onnx.ModelProto:
     return copy
 
 
-def _rewire(proto: onnx.ModelProto, graph: LayerGraph, layer: Layer, role: str) -> str:
-    """Point the layer's nodes at ``_new_name(layer, role)`` instead of the tensor; return it."""
-    old, name = layer.tensors[role], _new_name(layer, role)
+def _rewire(
+    proto: onnx.ModelProto, graph: LayerGraph, layer: Layer, role: str, name: str
+) -> str:
+    """Point the layer's nodes at ``name`` instead of its ``role`` tensor; return ``name``."""
+    old = layer.tensors[role]
     outputs = {graph.node_by_name[node].outputs for node in layer.nodes}
     for node in proto.graph.node:
         if tuple(node.output) in outputs:

@@ -45,11 +45,8 @@ from functools import cached_property
 
 import numpy as np
 
-from irwua.features import geometry
+from irwua.features import geometry, is_unit_layer, output_axis, unit_counts
 from irwua.graph import Layer, LayerGraph, Node
-
-UNIT_KINDS = frozenset({"conv", "conv_transpose", "gemm", "matmul"})
-"""Layer kinds with input features and output units: the nodes of pathways."""
 
 _KEEP = frozenset(
     "Relu LeakyRelu PRelu Elu Selu Celu Gelu Sigmoid HardSigmoid Tanh Softplus Softsign HardSwish "
@@ -163,43 +160,6 @@ class UnitFlow:
         for link in self.incoming(layer):
             mask[link.features] = False
         return mask
-
-
-def is_unit_layer(layer: Layer, graph: LayerGraph) -> bool:
-    """Whether ``layer`` is a node of pathways (see ``UNIT_KINDS``)."""
-    if layer.kind not in UNIT_KINDS or layer.scope:
-        return False
-    geo = geometry(layer, graph)
-    return geo.in_axis is not None and geo.out_axis is not None and geo.feature_axis is not None
-
-
-def unit_counts(layer: Layer, graph: LayerGraph) -> tuple[int, int]:
-    """(input features, output units) of a unit layer, groups included."""
-    weight = graph.array(layer)
-    geo = geometry(layer, graph)
-    n_in, n_out = weight.shape[geo.in_axis], weight.shape[geo.out_axis]
-    if layer.kind == "conv":
-        n_in *= geo.groups
-    elif layer.kind == "conv_transpose":
-        n_out *= geo.groups
-    return int(n_in), int(n_out)
-
-
-def output_axis(layer: Layer, graph: LayerGraph) -> int | None:
-    """The axis of ``layer``'s output tensor that indexes its units (None: not a unit source)."""
-    shape = graph.shape(layer.output)
-    if shape is None:
-        return None
-    if layer.kind in ("conv", "conv_transpose"):
-        return 1
-    left = layer.weight_left
-    if layer.kind == "gemm":
-        return 0 if left else 1
-    if layer.kind == "matmul":
-        return len(shape) - (2 if left else 1)
-    if layer.kind == "embedding":
-        return len(shape) - 1
-    return None
 
 
 def unit_flow(graph: LayerGraph) -> UnitFlow:

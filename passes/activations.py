@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from irwua.errors import IrwuaError, root_reason
-from irwua.features import geometry, per_weight, unit_totals
+from irwua.features import geometry, output_axis, per_weight, unit_totals
 from irwua.graph import Layer, LayerGraph, Node
 from irwua.instrument import Capture, exposed_name, instrument, output_name
 from irwua.pipeline import PassContext, PassResult, register_pass
@@ -203,14 +203,14 @@ class _Plan:
                 self.hidden[layer.name] = index
 
     def _plan_output(self, layer: Layer) -> None:
-        out_axis = {"conv": 1, "conv_transpose": 1, "gemm": 1, "matmul": -1, "norm": 1}
-        if layer.kind not in out_axis:
+        axis = output_axis(layer, self.graph) if layer.kind != "embedding" else None
+        if axis is None:
             return
         tensor = _activated_output(layer, self.graph)
-        if tensor == layer.output and self._boundable(layer, out_axis[layer.kind]):
+        if tensor == layer.output and self._boundable(layer, axis):
             self.bounded.append(layer.name)
             return
-        index = self._capture(tensor, out_axis[layer.kind], full=False)
+        index = self._capture(tensor, axis, full=False)
         if index is not None:
             self.outputs[layer.name] = index
 

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from irwua.features import unit_counts
 from irwua.graph import LayerGraph
 from irwua.passes.metrics import MetricsResult
 from irwua.passes.pruning import PruningResult, Sweep
 from irwua.pipeline import CRITERIA, PassContext, PassResult, register_pass
-from irwua.prune import output_units, prunable_layers
+from irwua.prune import prunable_layers
 
 PREFERENCE = ("importance", "magnitude", "random")
 OVER_UNITS = 0.5
@@ -144,7 +145,7 @@ def _advise(
         return None
     criterion = (unstructured or structured).criterion
     sparsity = within(unstructured, tolerance) if unstructured else 0.0
-    width = output_units(graph.layer_by_name[name], graph)
+    width = unit_counts(graph.layer_by_name[name], graph)[1]
     suggested = None
     if structured is not None:
         removable = min(round(within(structured, tolerance) * width), width - 1)

@@ -218,3 +218,30 @@ def test_weightless_sessions_compute_what_the_model_computes():
 def test_a_stub_without_a_matching_value_is_one_clear_sentence(arrays):
     with pytest.raises(IrwuaError, match="initializer 'w' is not available"):
         make_session(weightless(_gemm_model()), arrays=arrays)
+
+
+def test_dead_units_on_the_unit_axis_of_left_matmuls_and_layer_norms():
+    """Units of W @ x lie on the second-to-last output axis, a LayerNorm's on the last one."""
+    w = np.random.default_rng(3).standard_normal((4, 3)).astype(np.float32)
+    w[2] = 0.0  # unit 2 of W @ x is always zero
+    scale = np.ones(6, np.float32)
+    scale[0] = 0.0  # feature 0 of the LayerNorm is always zero
+    nodes = [
+        helper.make_node("MatMul", ["w", "x"], ["h"], name="left"),
+        helper.make_node("Relu", ["h"], ["a"], name="relu"),
+        helper.make_node("LayerNormalization", ["t", "scale", "shift"], ["y"], name="ln", axis=-1),
+    ]
+    proto = model(
+        nodes,
+        [("x", ["batch", 3, 7]), ("t", ["batch", 5, 6])],
+        [("a", ["batch", 4, 7]), ("y", ["batch", 5, 6])],
+        {"w": w, "scale": scale, "shift": np.zeros(6, np.float32)},
+    )
+    rng = np.random.default_rng(4)
+    data = {
+        "x": rng.standard_normal((8, 3, 7)).astype(np.float32),
+        "t": rng.standard_normal((8, 5, 6)).astype(np.float32),
+    }
+    metrics = irwua.analyze(proto, data, passes=["metrics"])["metrics"].layers
+    assert metrics["left"]["dead_units"] == 1
+    assert metrics["ln"]["dead_units"] == 1

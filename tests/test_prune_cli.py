@@ -144,3 +144,16 @@ def test_bad_input_is_one_sentence_and_writes_nothing(files, tmp_path, capsys, e
     assert code == 2
     assert err.startswith("irwua: error:") and message in err and len(err.splitlines()) == 1
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("structured", [False, True])
+def test_a_pruned_model_can_be_pruned_again(files, tmp_path, structured):
+    _, x, _, _ = digits()
+    once = prune_model(files["model"], x, 0.3, structured=structured, scope="uniform")
+    path = tmp_path / "once.onnx"
+    onnx.save(once.proto, path)
+    twice = prune_model(str(path), x, 0.5, structured=structured, scope="uniform")
+    onnx.checker.check_model(twice.proto, full_check=True)
+    assert twice.after.nonzero < once.after.nonzero
+    analysis = irwua.analyze(str(path), x[:64], passes=["pruning"])
+    assert analysis["pruning"].ran

@@ -33,17 +33,20 @@ def layer_table(document: Mapping[str, Any]) -> dict[str, Any]:
         ]
     if "utilization" in document["totals"]:
         columns += [
-            ("utilization", lambda e: _fraction(e["metrics"]["utilization"])),
+            ("utilization", lambda e: fraction_cell(e["metrics"]["utilization"])),
             ("redundancy", lambda e: _number(e["metrics"]["redundancy"], "{:.3f}")),
             ("Gini", lambda e: _number(e["metrics"]["gini"], "{:.2f}")),
-            ("90% of importance in", lambda e: _fraction(e["metrics"]["coverage_90"], 0)),
-            ("low share", lambda e: _fraction(e["metrics"]["low_contribution"])),
-            ("near zero", lambda e: _fraction(e["metrics"]["near_zero"])),
-            ("dead units", lambda e: _optional(e["metrics"]["dead_units"])),
+            ("90% of importance in", lambda e: fraction_cell(e["metrics"]["coverage_90"], 0)),
+            ("low share", lambda e: fraction_cell(e["metrics"]["low_contribution"])),
+            ("near zero", lambda e: fraction_cell(e["metrics"]["near_zero"])),
+            ("dead units", lambda e: optional_cell(e["metrics"]["dead_units"])),
         ]
     if advice:
         columns += [
-            ("safe sparsity", lambda e: _fraction(advice.get(e["name"], {}).get("max_sparsity"))),
+            (
+                "safe sparsity",
+                lambda e: fraction_cell(advice.get(e["name"], {}).get("max_sparsity")),
+            ),
             ("suggested width", lambda e: _width(advice.get(e["name"]))),
         ]
     rows = [[cell(entry) for _, cell in columns] for entry in document["layers"]]
@@ -109,11 +112,13 @@ def _number(value: float | int | None, text: str) -> Cell:
     return {"text": shown, "sort": value}
 
 
-def _fraction(value: float | None, digits: int = 1) -> Cell:
+def fraction_cell(value: float | None, digits: int = 1) -> Cell:
+    """A sortable table cell for a fraction, shown as a percentage."""
     return {"text": percent(value, digits), "sort": value}
 
 
-def _optional(value: Any) -> Cell:
+def optional_cell(value: Any) -> Cell:
+    """A sortable table cell for a value that may be missing (n/a)."""
     return {"text": "n/a" if value is None else str(value), "sort": value}
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from irwua.report import charts
+from irwua.report.layers_view import fraction_cell, optional_cell
 from irwua.report.svg import chart
 from irwua.report.units import percent
 
@@ -76,23 +77,29 @@ def pruning_view(section: Section) -> dict[str, Any]:
 
 def recommendations_view(section: Section) -> dict[str, Any]:
     """The recommendations and, per layer, the measured safe sparsity and suggested width."""
-    layers = [
-        {
-            "layer": layer["layer"],
-            "max_sparsity": percent(layer.get("max_sparsity")),
-            "width": "n/a" if layer.get("width") is None else str(layer["width"]),
-            "suggested": "n/a"
-            if layer.get("suggested_width") is None
-            else str(layer["suggested_width"]),
-            "over": "yes" if layer.get("over_parameterized") else "no",
-            "reason": layer.get("reason", ""),
-        }
+    rows = [
+        [
+            {"text": layer["layer"]},
+            optional_cell(layer.get("width")),
+            optional_cell(layer.get("suggested_width")),
+            fraction_cell(layer.get("max_sparsity")),
+            {"text": "yes" if layer.get("over_parameterized") else "no"},
+            {"text": layer.get("reason", "")},
+        ]
         for layer in section.get("layers", [])
     ]
     return {
         "tolerance": percent(section.get("tolerance")),
         "items": list(section.get("items", [])),
-        "layers": layers,
+        "columns": [
+            "layer",
+            "width",
+            "suggested width",
+            "safe sparsity",
+            "over-parameterized",
+            "why",
+        ],
+        "rows": rows,
     }
 
 
