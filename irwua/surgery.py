@@ -52,9 +52,7 @@ def _copy(proto: onnx.ModelProto) -> onnx.ModelProto:
     return copy
 
 
-def _rewire(
-    proto: onnx.ModelProto, graph: LayerGraph, layer: Layer, role: str, name: str
-) -> str:
+def _rewire(proto: onnx.ModelProto, graph: LayerGraph, layer: Layer, role: str, name: str) -> str:
     """Point the layer's nodes at ``name`` instead of its ``role`` tensor; return ``name``."""
     old = layer.tensors[role]
     outputs = {graph.node_by_name[node].outputs for node in layer.nodes}
