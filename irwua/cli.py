@@ -12,9 +12,11 @@ import sys
 import traceback
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from irwua import __version__
 from irwua.errors import IrwuaError
+from irwua.pipeline import NORMS, Options
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 3
@@ -84,12 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="training samples, for the training FLOPs estimate",
     )
-    analyze.add_argument("--epochs", type=int, default=1, help="epochs for the training estimate")
+    analyze.add_argument(
+        "--epochs", type=int, help=f"epochs for the training estimate (default {Options.epochs})"
+    )
     analyze.add_argument(
         "--train-factor",
         type=float,
-        default=3.0,
-        help="training FLOPs per forward FLOP (default 3: forward + backward)",
+        help=f"training FLOPs per forward FLOP (default {Options.train_factor:g}: forward + "
+        "backward)",
     )
     analyze.add_argument(
         "--prune-ratios", metavar="R,R", help="pruning ratios to measure (default 0,0.1,...,0.9)"
@@ -106,8 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "--tolerance",
         type=float,
-        default=0.01,
-        help="agreement loss recommendations accept (default 0.01: 1%% of predictions)",
+        help=f"agreement loss recommendations accept (default {Options.tolerance:g}: "
+        f"{Options.tolerance * 100:g}%% of predictions)",
     )
     _report_arguments(analyze, "irwua-report", "analysis.json and report.html")
     analyze.add_argument(
@@ -151,7 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     prune.add_argument("-o", "--out", required=True, metavar="FILE", help="the pruned .onnx")
     _norm_argument(prune)
-    prune.add_argument("--seed", type=int, default=0, help="seed of the random criterion")
+    prune.add_argument(
+        "--seed", type=int, help=f"seed of the random criterion (default {Options.prune_seed})"
+    )
     _debug_argument(prune)
     prune.set_defaults(command=_prune)
 
@@ -194,7 +200,9 @@ def _data_arguments(command: argparse.ArgumentParser, required: bool) -> None:
         "--labels", metavar="FILE", help="class ids (.npy), one per sample, for accuracy"
     )
     command.add_argument(
-        "--batch-size", type=int, default=64, help="samples per onnxruntime run (default 64)"
+        "--batch-size",
+        type=int,
+        help=f"samples per onnxruntime run (default {Options.batch_size})",
     )
     command.add_argument(
         "--max-samples", type=int, default=None, help="use at most this many samples of the data"
@@ -204,9 +212,9 @@ def _data_arguments(command: argparse.ArgumentParser, required: bool) -> None:
 def _norm_argument(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--norm",
-        choices=("l1", "l2", "magnitude"),
-        default="l1",
-        help="importance: |w| x mean|x| (l1, default), |w| x rms(x) (l2, Wanda), or |w|",
+        choices=NORMS,
+        help=f"importance: |w| x mean|x| (l1), |w| x rms(x) (l2, Wanda), or |w| (default "
+        f"{Options.norm})",
     )
 
 
@@ -229,7 +237,6 @@ def _debug_argument(command: argparse.ArgumentParser) -> None:
 def _analyze(args: argparse.Namespace) -> int:
     from irwua.analysis import analyze
     from irwua.datafile import read_data_file
-    from irwua.pipeline import Options
     from irwua.shapes import parse_shape
 
     shapes = dict(parse_shape(text) for text in args.input_shape)
@@ -243,7 +250,7 @@ def _analyze(args: argparse.Namespace) -> int:
     }
     if args.prune_ratios:
         pruning["prune_ratios"] = _ratios(args.prune_ratios)
-    options = Options(
+    options = _options(
         train_samples=args.samples,
         epochs=args.epochs,
         train_factor=args.train_factor,
@@ -251,7 +258,7 @@ def _analyze(args: argparse.Namespace) -> int:
         max_samples=args.max_samples,
         norm=args.norm,
         tolerance=args.tolerance,
-        **{key: value for key, value in pruning.items() if value is not None},
+        **pruning,
     )
     data = read_data_file(args.data) if args.data else None
     analysis = analyze(
@@ -276,10 +283,9 @@ def _analyze(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from irwua.comparison import compare
     from irwua.datafile import read_data_file
-    from irwua.pipeline import Options
 
     names = [name.strip() for name in args.names.split(",")] if args.names else None
-    options = Options(batch_size=args.batch_size, max_samples=args.max_samples)
+    options = _options(batch_size=args.batch_size, max_samples=args.max_samples)
     data = read_data_file(args.data)
     labels = _read_labels(args.labels)
     comparison = compare(
@@ -301,10 +307,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _prune(args: argparse.Namespace) -> int:
     from irwua.datafile import read_data_file
-    from irwua.pipeline import Options
     from irwua.pruner import prune_model
 
-    options = Options(
+    options = _options(
         batch_size=args.batch_size,
         max_samples=args.max_samples,
         norm=args.norm,
@@ -326,6 +331,11 @@ def _prune(args: argparse.Namespace) -> int:
     print(pruned.summary())
     print(f"pruned model: {written}")
     return 0
+
+
+def _options(**given: Any) -> Options:
+    """Options from the flags the user gave; the others keep ``Options``' defaults."""
+    return Options(**{key: value for key, value in given.items() if value is not None})
 
 
 def _read_labels(path: str | None):

@@ -21,8 +21,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from irwua.data import Dataset
-from irwua.errors import IrwuaError, root_reason
+from irwua.errors import IrwuaError
 from irwua.progress import progress
+from irwua.runtime import run
 
 
 class Session(Protocol):
@@ -62,13 +63,9 @@ def predict(
     ``show`` draws a progress bar (off when the caller draws its own)."""
     first = session.get_outputs()[0].name
     outputs = []
-    count = -(-data.samples // batch_size)
-    batches = progress(data.batches(batch_size), count, label, show)
-    for batch in batches:
-        try:
-            (output,) = session.run([first], batch)
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types.
-            raise IrwuaError(f"onnxruntime could not run the model: {root_reason(exc)}.") from exc
+    batches = data.batches(batch_size)
+    for batch in progress(batches, batches.count, label, show):
+        (output,) = run(session, [first], batch)
         outputs.append(np.asarray(output))
     return np.concatenate(outputs, axis=0)
 

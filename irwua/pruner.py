@@ -28,8 +28,9 @@ from irwua.analysis import Analysis, analyze, write_files
 from irwua.build import build_graph
 from irwua.data import make_dataset
 from irwua.errors import IrwuaError, root_reason
-from irwua.fidelity import Fidelity, check_labels, measure, predict
+from irwua.fidelity import Fidelity, accuracy, check_labels, measure, predict
 from irwua.graph import LayerGraph
+from irwua.passes.flops import Counts
 from irwua.pipeline import CRITERIA, Options, PassManager
 from irwua.prune import prunable_layers, ranking, zeroed
 from irwua.report.units import human, human_bytes, percent
@@ -152,23 +153,26 @@ def prune_model(
         pruned = make_session(proto, graph.source.base_dir)
     except IrwuaError as exc:
         raise IrwuaError(f"The pruned model does not load: {exc}") from exc
-    reference = predict(original, evaluation, options.batch_size, "original model")
-    outputs = predict(pruned, evaluation, options.batch_size, "pruned model")
+    reference = predict(
+        original, evaluation, options.batch_size, "original model", options.progress
+    )
+    outputs = predict(pruned, evaluation, options.batch_size, "pruned model", options.progress)
     label_array = None
     if labels is not None:
         label_array = check_labels(labels, dataset.samples)[: len(reference)]
     batch = next(iter(evaluation.batches(options.batch_size)))
     after_graph = build_graph(replace(graph.source, proto=proto, sha256=None), _shapes(graph))
+    after_flops = PassManager(after_graph, options).run(["flops"])["flops"].total
     return Pruned(
         proto=proto,
         criterion=criterion,
         ratio=ratio,
         structured=structured,
         scope=scope,
-        before=_stats(graph, graph.source.proto, original, batch, options),
-        after=_stats(after_graph, proto, pruned, batch, options),
+        before=_stats(graph, analysis["flops"].total, graph.source.proto, original, batch),
+        after=_stats(after_graph, after_flops, proto, pruned, batch),
         fidelity=measure(outputs, reference, label_array),
-        baseline_accuracy=measure(reference, reference, label_array).accuracy,
+        baseline_accuracy=None if label_array is None else accuracy(reference, label_array),
         batch=len(next(iter(batch.values()))),
         notes=notes,
     )
@@ -226,12 +230,11 @@ def _shapes(graph: LayerGraph) -> Mapping[str, tuple[int, ...]]:
 
 def _stats(
     graph: LayerGraph,
+    flops: Counts,
     proto: onnx.ModelProto,
     session: Any,
     batch: Mapping[str, np.ndarray],
-    options: Options,
 ) -> ModelStats:
-    flops = PassManager(graph, options).run(["flops"])["flops"].total
     return ModelStats(
         params=flops.params,
         nonzero=_nonzero(graph),

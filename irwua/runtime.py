@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 
 from irwua.data import InputSpec
 from irwua.errors import IrwuaError, root_reason
-from irwua.ingest import is_float
+from irwua.ingest import is_float, numpy_dtype
 
 STUB_LOCATION = "<irwua: value passed as an array>"
 """The external-data location of an initializer whose value ``make_session`` passes as an array."""
@@ -122,7 +123,7 @@ def _copy_fields(source, target, skip: str) -> None:
 def _passed_as_array(tensor: onnx.TensorProto) -> bool:
     if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type not in _ARRAY_TYPES:
         return False
-    itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    itemsize = numpy_dtype(tensor.data_type).itemsize
     return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize >= _INLINE_LIMIT
 
 
@@ -138,7 +139,7 @@ def _value(tensor: onnx.TensorProto, arrays: Mapping[str, np.ndarray]) -> np.nda
     if not _is_stub(tensor):
         return onnx.numpy_helper.to_array(tensor)
     value = arrays.get(tensor.name)
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
+    dtype = numpy_dtype(tensor.data_type)
     if value is None or value.dtype != dtype or value.shape != tuple(tensor.dims):
         raise IrwuaError(f"The value of initializer '{tensor.name}' is not available.")
     return np.ascontiguousarray(value)
@@ -153,11 +154,15 @@ def run_with_outputs(
     """Run a copy of the model and return the tensors ``names`` by name."""
     session = make_session(proto, base_dir, outputs=names)
     wanted = [out.name for out in session.get_outputs() if out.name in set(names)]
+    return dict(zip(wanted, run(session, wanted, feeds), strict=True))
+
+
+def run(session: Any, names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[Any]:
+    """``session.run``, with onnxruntime's failures as one clear sentence."""
     try:
-        values = session.run(wanted, dict(feeds))
-    except Exception as exc:
+        return session.run(list(names), dict(feeds))
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types.
         raise IrwuaError(f"onnxruntime could not run the model: {root_reason(exc)}.") from exc
-    return dict(zip(wanted, values, strict=True))
 
 
 def synthetic_inputs(

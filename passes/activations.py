@@ -31,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from irwua.errors import IrwuaError, root_reason
+from irwua.errors import IrwuaError
 from irwua.features import geometry, output_axis, per_weight, unit_totals
 from irwua.graph import Layer, LayerGraph, Node
 from irwua.instrument import Capture, exposed_name, instrument, output_name
 from irwua.pipeline import PassContext, PassResult, register_pass
 from irwua.progress import progress
-from irwua.runtime import make_session
+from irwua.runtime import make_session, run, weightless
 
 _PASS_THROUGH = frozenset(
     "Relu LeakyRelu PRelu Clip Sigmoid HardSigmoid Tanh Gelu Elu Selu Celu Softplus HardSwish "
@@ -129,7 +129,7 @@ def _unrunnable(graph: LayerGraph, failure: IrwuaError) -> ActivationsResult:
     load either, the analysis goes on without statistics (importance falls back to magnitude)
     and says why; otherwise the instrumentation is at fault and the error stands."""
     try:
-        make_session(graph.source.proto, graph.source.base_dir, graph.constants.values)
+        make_session(weightless(graph.source.proto), graph.source.base_dir, graph.constants.values)
     except IrwuaError as exc:
         note = f"{str(exc).rstrip('.')}; importance is weight magnitude only"
         warnings.warn(note, stacklevel=2)
@@ -158,10 +158,7 @@ def run_activations(context: PassContext) -> ActivationsResult:
     for batch in progress(batches, batches.count, "activations", options.progress):
         if not wanted:
             continue  # Nothing to capture (e.g. quantized layers only); the data is still checked.
-        try:
-            values = session.run(wanted, {k: v for k, v in batch.items() if k in feeds_needed})
-        except Exception as exc:  # onnxruntime raises its own InvalidArgument/Fail types.
-            raise IrwuaError(f"onnxruntime could not run the model: {root_reason(exc)}.") from exc
+        values = run(session, wanted, {k: v for k, v in batch.items() if k in feeds_needed})
         for name, value in zip(wanted, values, strict=True):
             _merge(totals, name, value)
     return plan.result(totals, batches.used, batches.nonfinite)

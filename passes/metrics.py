@@ -126,7 +126,7 @@ def _unused(n: int) -> dict[str, Any]:
 
 def weight_sparsity(weights: np.ndarray, near_zero: float = 1e-3) -> dict[str, float]:
     """Exact and relative near-zero fractions of a weight tensor."""
-    magnitude = np.abs(np.asarray(weights, np.float64)).ravel()
+    magnitude = np.abs(np.asarray(weights)).ravel()  # in the stored dtype: no float64 copy
     if magnitude.size == 0:
         return {"sparsity": 0.0, "near_zero": 0.0}
     largest = float(magnitude.max())
