@@ -158,13 +158,15 @@ class LayerGraph:
 
     def upstream_layers(self, layer: Layer) -> list[Layer]:
         """The nearest layers feeding ``layer``, looking through parameter-free ops."""
-        return self._nearest(layer.data_input, upstream=True)
+        return self.nearest_layers(layer.data_input, upstream=True)
 
     def downstream_layers(self, layer: Layer) -> list[Layer]:
         """The nearest layers reading ``layer``'s output, through parameter-free ops."""
-        return self._nearest(layer.output, upstream=False)
+        return self.nearest_layers(layer.output, upstream=False)
 
-    def _nearest(self, start: str | None, upstream: bool) -> list[Layer]:
+    def nearest_layers(self, start: str | None, upstream: bool) -> list[Layer]:
+        """The first layers met walking from the tensor ``start`` through parameter-free ops,
+        towards the inputs (``upstream``) or the outputs."""
         found: dict[str, Layer] = {}
         seen: set[str] = set()
         stack = [start] if start else []

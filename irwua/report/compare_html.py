@@ -54,9 +54,8 @@ def plot_comparison(comparison: Comparison) -> Figure:
         axes.set_title(column.label, loc="left")
         axes.yaxis.set_major_formatter(FuncFormatter(_tick_formatter(column.kind)))
         axes.set_xticks(positions, names)
-        for label in axes.get_xticklabels():
-            label.set_parse_math(False)  # a '$' in a model's name is text, not TeX
-            if slanted:
+        if slanted:
+            for label in axes.get_xticklabels():
                 label.set(rotation=25, horizontalalignment="right")
         axes.margins(y=0.2)
     figure.tight_layout()

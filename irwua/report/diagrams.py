@@ -161,10 +161,10 @@ def layer_graph(analysis: Analysis) -> Diagram:
         for upstream in graph.upstream_layers(layer):
             dot.edge(ids[upstream.name], ids[layer.name], **style)
     for index, name in enumerate(graph.inputs):
-        for layer in graph._nearest(name, upstream=False):
+        for layer in graph.nearest_layers(name, upstream=False):
             dot.edge(f"I{index}", ids[layer.name], **scale.edge(flows[layer.name]))
     for index, name in enumerate(graph.outputs):
-        for layer in graph._nearest(name, upstream=True):
+        for layer in graph.nearest_layers(name, upstream=True):
             dot.edge(ids[layer.name], f"O{index}")
     fill = " (fill: utilization, red = least used)" if "metrics" in analysis.results else ""
     caption = (

@@ -37,7 +37,6 @@ def pathways_view(section: Section) -> dict[str, Any]:
     ]
     figures = [chart(charts.pathway_bars(section))] if section["top"] else []
     return {
-        "k": section.get("k"),
         "charts": figures,
         "top": top,
         "per_output": per_output,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from irwua.report.units import human, human_bytes, percent, share
+from irwua.report.units import human, percent
 
 if TYPE_CHECKING:
     import jinja2
@@ -40,11 +40,11 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(human=human, human_bytes=human_bytes, percent=percent)
+    environment.filters.update(human=human, percent=percent)
     script = resources.files("irwua.report").joinpath("templates", "sort.js").read_text("utf-8")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     source = Markup(f"'sha256-{digest}'")  # our own text: its quotes stay quotes in the policy
-    environment.globals.update(share=share, sort_script=script, script_source=source)
+    environment.globals.update(sort_script=script, script_source=source)
     return environment
 
 

@@ -58,8 +58,7 @@ def _decorate(axes: Axes, title: str, legend: bool) -> None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylim(0.0, 1.02)
     if legend and axes.get_lines():
-        for text in axes.legend(fontsize=7).get_texts():
-            text.set_parse_math(False)  # a '$' in a layer's name is text, not TeX
+        axes.legend(fontsize=7)
 
 
 def tracking_view(tracker: Tracker) -> dict[str, Any]:
