@@ -8,6 +8,7 @@ only; on a shared, noisy machine they are not comparable across runs.
 
 from __future__ import annotations
 
+import compileall
 import os
 import platform
 import statistics
@@ -83,8 +84,12 @@ def measure(
 
     Rounds alternate the order (A B, B A, A B, ...) so neither command always
     runs right after the other one. ``warmup`` unmeasured rounds come first to
-    warm the file cache and the interpreters' bytecode caches.
+    warm the file cache. irwua's sources are byte-compiled first, as a regular
+    (non-editable) pip install does: an editable install leaves that to the first
+    import, which cannot cache it where PYTHONDONTWRITEBYTECODE is set.
     """
+    for package in ("irwua", "passes", "exporters"):
+        compileall.compile_dir(REPO_ROOT / package, quiet=1)
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
     if not commands:

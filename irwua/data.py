@@ -95,16 +95,18 @@ class Batches:
             if data.fixed_batch and stop - start < data.fixed_batch:
                 self.skipped += stop - start  # a fixed-batch model cannot run a partial batch
                 break
+            # Rows already in the model's dtype are passed on as they are (no copy, as a plain
+            # onnxruntime loop would); their memory-map pages are dropped once the batch is done.
             batch = {
-                name: np.array(array[start:stop], dtype=data.dtypes[name])
+                name: np.ascontiguousarray(array[start:stop], dtype=data.dtypes[name])
                 for name, array in data.arrays.items()
             }
+            checked = self._checked(batch, stop - start)
+            if checked is not None:
+                self.used += len(next(iter(checked.values())))
+                yield checked
             for array in data.arrays.values():
                 _release_rows(array, start, stop)
-            batch = self._checked(batch, stop - start)
-            if batch is not None:
-                self.used += len(next(iter(batch.values())))
-                yield batch
         self._report()
 
     def _checked(self, batch: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray] | None:

@@ -90,6 +90,10 @@ def tensor_to_array(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarr
     if tensor.data_location != onnx.TensorProto.EXTERNAL:
         try:
             return numpy_helper.to_array(tensor)
+        except KeyError as exc:  # onnx's type table lacks the element type
+            raise IrwuaError(
+                f"Tensor '{tensor.name}' has an unknown element type {tensor.data_type}."
+            ) from exc
         except (ValueError, TypeError) as exc:
             raise IrwuaError(f"Tensor '{tensor.name}' cannot be read: {exc}.") from exc
     return _map_external(tensor, base_dir)

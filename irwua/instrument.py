@@ -1,22 +1,27 @@
 """Instrumenting a model so that onnxruntime computes activation statistics itself.
 
-For each captured tensor x and feature axis, nodes appended to the graph reduce x over every
-other axis, so only per-feature vectors leave the session:
+For each captured tensor x and feature axis, nodes appended to the graph reduce x so that only
+small per-feature arrays leave the session: sum |x|, sum x^2, max |x|, the number of non-zero
+elements and the element count; sum x too when asked for (``signed``: a BatchNormalization
+input, whose mean the importance pass needs). Output captures (for dead units) get max |x| only.
 
-* full captures: sum |x|, sum x^2, max |x|, the number of non-zero elements and the element
-  count (Size); sum x too when asked for (``signed``: a BatchNormalization input, whose mean
-  the importance pass needs);
-* output captures (for dead units): max |x| only.
+Two ways to reduce, chosen per capture (``Capture.pooled``):
 
-The statistics are built from the ops onnxruntime runs fastest (vectorized and multi-threaded),
-each reading x once: ReduceSum and ReduceMax over |x|, x*x and the non-zero indicator - not
-ReduceL1 and ReduceSumSquare, several times slower on CPU. The indicator is
-HardSigmoid(|x| * 2^100, alpha=2^60): exactly 1 for any non-zero |x| (even the smallest
-subnormal, 2^-149, reaches 2^11 before the clip at 1) and 0 for zero, where Cast to bool and
-back runs single-threaded. When x is known to be non-negative (the output of a ReLU...), |x| is
-x itself and the Abs is skipped; if only its max is wanted, a GlobalMaxPool first reduces the
-spatial axes, reading the blocked layout onnxruntime keeps convolution outputs in without
-converting it back.
+* pooled: a non-negative tensor with its features on axis 1 and spatial axes after them (a ReLU
+  output between convolutions, the common case). GlobalAveragePool and GlobalMaxPool reduce the
+  positions of each sample, of x, x*x and the non-zero indicator, and the per-sample [N, C]
+  results are summed (or maxed) over the samples in numpy (``per_feature``). Every node here
+  runs on the blocked (NCHWc) layout onnxruntime keeps convolution outputs in, so x is never
+  converted back to NCHW: on a ResNet-18 this cut the capture's overhead over plain inference
+  from about 16% to about 8%. The per-sample means are scaled back to sums by the number of
+  positions, and the non-zero counts rounded to integers, exact for maps below 2^23 positions.
+* reduced: any other tensor. ReduceSum and ReduceMax over every axis but the feature axis, of
+  |x|, x*x and the indicator - not ReduceL1 and ReduceSumSquare, several times slower on CPU.
+
+The non-zero indicator is HardSigmoid(HardSigmoid(|x|, alpha=2^126), alpha=2^23): the first
+maps every normal |x| to 1 and a subnormal one to at least 2^-149 * 2^126 = 2^-23, which the
+second lifts to 1; zero stays 0. HardSigmoid runs vectorized and on the blocked layout, where
+Cast to bool and back runs single-threaded and a Mul by a constant forces NCHW.
 
 The instrumented model is a weightless copy (``irwua.runtime.weightless``): the graph's own
 outputs are dropped, so onnxruntime skips every op after the last captured tensor.
@@ -36,9 +41,10 @@ from irwua.runtime import weightless
 
 @dataclass(frozen=True)
 class Capture:
-    """A tensor to reduce, the (non-negative) axis of its features, its rank, whether it needs
-    a cast to float32 first, which statistics (all, or max |x| only), whether the values are
-    known to be >= 0 and whether sum x is wanted besides sum |x|."""
+    """A tensor to reduce: the (non-negative) axis of its features, its rank, whether it needs a
+    cast to float32 first, which statistics (all, or max |x| only), whether its values are known
+    to be >= 0, whether sum x is wanted besides sum |x|, and its number of positions per sample
+    and feature (the product of the axes after the feature axis) when known."""
 
     tensor: str
     axis: int
@@ -47,13 +53,20 @@ class Capture:
     full: bool = True
     nonnegative: bool = False
     signed: bool = False
+    positions: int | None = None
 
     @property
     def stats(self) -> tuple[str, ...]:
         if not self.full:
             return ("max_abs",)
         full = ("sum_abs", "sum_sq", "max_abs", "nonzero", "size")
-        return (*full, "sum") if self.signed else full
+        return (*full, "sum") if self.signed and not self.nonnegative else full
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the positions of each sample are pooled in the graph (see the module
+        docstring) rather than everything but the features reduced."""
+        return self.nonnegative and self.axis == 1 and self.rank > 2 and self.positions is not None
 
 
 def output_name(index: int, stat: str) -> str:
@@ -62,6 +75,22 @@ def output_name(index: int, stat: str) -> str:
 
 def exposed_name(tensor: str) -> str:
     return f"irwua_exposed_{tensor}"
+
+
+def per_feature(capture: Capture, stat: str, value: np.ndarray) -> np.ndarray:
+    """One batch's ``stat`` of ``capture`` (float64), from the session's output ``value``: as it
+    is for reduced captures; pooled ones give per-sample means (maxima) over the positions,
+    turned here into sums (maxima) over the batch. A non-negative capture's sum is its sum_abs."""
+    value = np.asarray(value, np.float64)
+    if not capture.pooled:
+        return value
+    if stat == "size":
+        return value * capture.positions
+    per_sample = value.reshape(value.shape[0], -1)
+    if stat == "max_abs":
+        return per_sample.max(axis=0, initial=0.0)
+    sums = per_sample * capture.positions
+    return (np.rint(sums) if stat == "nonzero" else sums).sum(axis=0)
 
 
 def instrument(
@@ -81,16 +110,14 @@ def instrument(
 
 
 class _Builder:
-    """Appends reduction nodes for one capture at a time, respecting the model's opset."""
+    """Appends the statistics nodes of one capture at a time, respecting the model's opset."""
 
     def __init__(self, graph: onnx.GraphProto, opset: int) -> None:
         self.graph = graph
         self.opset = opset
-        self._scale_name: str | None = None
 
     def add(self, index: int, capture: Capture) -> None:
         prefix = f"irwua_stat_{index}"
-        axes = [a for a in range(capture.rank) if a != capture.axis]
         x = capture.tensor
         if capture.cast:
             x = f"{prefix}_x"
@@ -99,34 +126,46 @@ class _Builder:
         if not capture.nonnegative:
             magnitude = f"{prefix}_abs"
             self._node("Abs", [x], magnitude)
-        if capture.nonnegative and not capture.full and capture.axis == 1 and capture.rank > 2:
-            # GlobalMaxPool reads onnxruntime's blocked conv layout as it is (no reordering).
-            self._node("GlobalMaxPool", [x], f"{prefix}_pooled")
-            magnitude = f"{prefix}_pooled"
-        self._reduce("ReduceMax", magnitude, axes, output_name(index, "max_abs"))
+        reduce = self._pool if capture.pooled else self._reducer(capture)
+        reduce("max", magnitude, output_name(index, "max_abs"))
         if capture.full:
-            self._reduce("ReduceSum", magnitude, axes, output_name(index, "sum_abs"))
+            reduce("sum", magnitude, output_name(index, "sum_abs"))
             self._node("Mul", [x, x], f"{prefix}_sq")
-            self._reduce("ReduceSum", f"{prefix}_sq", axes, output_name(index, "sum_sq"))
-            self._node("Mul", [magnitude, self._scale()], f"{prefix}_scaled")
-            self._node("HardSigmoid", [f"{prefix}_scaled"], f"{prefix}_nz", alpha=2.0**60, beta=0.0)
-            self._reduce("ReduceSum", f"{prefix}_nz", axes, output_name(index, "nonzero"))
-            self._node("Size", [x], output_name(index, "size"))
-            if capture.signed:
-                self._reduce("ReduceSum", x, axes, output_name(index, "sum"))
+            reduce("sum", f"{prefix}_sq", output_name(index, "sum_sq"))
+            self._node("HardSigmoid", [magnitude], f"{prefix}_nz1", alpha=2.0**126, beta=0.0)
+            self._node("HardSigmoid", [f"{prefix}_nz1"], f"{prefix}_nz", alpha=2.0**23, beta=0.0)
+            reduce("sum", f"{prefix}_nz", output_name(index, "nonzero"))
+            counted = output_name(index, "sum_abs") if capture.pooled else x
+            self._node("Size", [counted], output_name(index, "size"))
+            if "sum" in capture.stats:
+                reduce("sum", x, output_name(index, "sum"))
         for stat in capture.stats:
             elem = TensorProto.INT64 if stat == "size" else TensorProto.FLOAT
             self.graph.output.append(
                 helper.make_tensor_value_info(output_name(index, stat), elem, None)
             )
 
-    def _scale(self) -> str:
-        """The constant 2^100 (one initializer shared by every capture)."""
-        if self._scale_name is None:
-            self._scale_name = "irwua_stat_scale"
-            value = np.asarray(2.0**100, np.float32)
-            self.graph.initializer.append(numpy_helper.from_array(value, self._scale_name))
-        return self._scale_name
+    def _pool(self, kind: str, x: str, output: str) -> None:
+        """Per sample and feature: the mean ("sum") or max of x over the positions."""
+        self._node("GlobalAveragePool" if kind == "sum" else "GlobalMaxPool", [x], output)
+
+    def _reducer(self, capture: Capture):
+        """Sum or max over every axis but the feature axis, without keeping them; the axes are an
+        input from opset 18 (ReduceSum: 13), an attribute before."""
+        axes = [a for a in range(capture.rank) if a != capture.axis]
+
+        def reduce(kind: str, x: str, output: str) -> None:
+            op_type = "ReduceSum" if kind == "sum" else "ReduceMax"
+            if self.opset >= 18 or (op_type == "ReduceSum" and self.opset >= 13):
+                name = f"{output}_axes"
+                self.graph.initializer.append(
+                    numpy_helper.from_array(np.asarray(axes, np.int64), name)
+                )
+                self._node(op_type, [x, name], output, keepdims=0)
+            else:
+                self._node(op_type, [x], output, axes=axes, keepdims=0)
+
+        return reduce
 
     def expose(self, tensor: str) -> None:
         self._node("Identity", [tensor], exposed_name(tensor))
@@ -134,14 +173,3 @@ class _Builder:
 
     def _node(self, op_type: str, inputs: list[str], output: str, **attrs) -> None:
         self.graph.node.append(helper.make_node(op_type, inputs, [output], name=output, **attrs))
-
-    def _reduce(self, op_type: str, x: str, axes: list[int], output: str) -> None:
-        """Reduce over ``axes`` without keeping them; axes are an input from opset 18 (ReduceSum:
-        13), an attribute before."""
-        axes_as_input = self.opset >= 18 or (op_type == "ReduceSum" and self.opset >= 13)
-        if axes_as_input:
-            name = f"{output}_axes"
-            self.graph.initializer.append(numpy_helper.from_array(np.asarray(axes, np.int64), name))
-            self._node(op_type, [x, name], output, keepdims=0)
-        else:
-            self._node(op_type, [x], output, axes=axes, keepdims=0)

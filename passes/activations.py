@@ -23,6 +23,7 @@ magnitude only.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,7 @@ import numpy as np
 from irwua.errors import IrwuaError
 from irwua.features import geometry, output_axis, per_weight, unit_totals
 from irwua.graph import Layer, LayerGraph, Node
-from irwua.instrument import Capture, exposed_name, instrument, output_name
+from irwua.instrument import Capture, exposed_name, instrument, output_name, per_feature
 from irwua.pipeline import PassContext, PassResult, register_pass
 from irwua.progress import progress
 from irwua.runtime import make_session, run, weightless
@@ -153,6 +154,7 @@ def run_activations(context: PassContext) -> ActivationsResult:
         return _unrunnable(graph, exc)
     wanted = [out.name for out in session.get_outputs()]
     feeds_needed = {i.name for i in session.get_inputs()}
+    readers = plan.readers()
     totals: dict[str, np.ndarray] = {}
     batches = data.batches(options.batch_size, finite_only=True)
     for batch in progress(batches, batches.count, "activations", options.progress):
@@ -160,7 +162,10 @@ def run_activations(context: PassContext) -> ActivationsResult:
             continue  # Nothing to capture (e.g. quantized layers only); the data is still checked.
         values = run(session, wanted, {k: v for k, v in batch.items() if k in feeds_needed})
         for name, value in zip(wanted, values, strict=True):
-            _merge(totals, name, value)
+            if name in readers:
+                _merge_stat(totals, name, per_feature(*readers[name], value))
+            else:
+                _merge_tokens(totals, name, value)
     return plan.result(totals, batches.used, batches.nonfinite)
 
 
@@ -227,6 +232,7 @@ class _Plan:
         axis %= len(info.shape)
         key = (tensor, axis)
         if key not in self._index:
+            after = info.shape[axis + 1 :]
             self._index[key] = len(self.captures)
             self.captures.append(
                 Capture(
@@ -237,6 +243,7 @@ class _Plan:
                     full=full,
                     nonnegative=_nonnegative(tensor, self.graph),
                     signed=signed,
+                    positions=math.prod(after) if all(isinstance(d, int) for d in after) else None,
                 )
             )
         index = self._index[key]
@@ -244,10 +251,20 @@ class _Plan:
         self.captures[index] = replace(old, full=old.full or full, signed=old.signed or signed)
         return index
 
+    def readers(self) -> dict[str, tuple[Capture, str]]:
+        """The capture and statistic behind each statistics output of the session."""
+        return {
+            output_name(index, stat): (capture, stat)
+            for index, capture in enumerate(self.captures)
+            for stat in capture.stats
+        }
+
     def result(self, totals: Mapping[str, np.ndarray], samples: int, nonfinite: int):
         def stats(index: int) -> FeatureStats:
             names = ("sum_abs", "sum_sq", "max_abs", "nonzero", "sum")
             values = {s: totals.get(output_name(index, s)) for s in names}
+            if self.captures[index].signed and self.captures[index].nonnegative:
+                values["sum"] = values["sum_abs"]  # x >= 0: sum x is sum |x|
             features = max(values["sum_abs"].size, 1)
             return FeatureStats(
                 count=float(totals[output_name(index, "size")]) / features, **values
@@ -322,18 +339,19 @@ def _activated_output(layer: Layer, graph: LayerGraph) -> str:
         tensor = readers[0].outputs[0]
 
 
-def _merge(totals: dict[str, np.ndarray], name: str, value: np.ndarray) -> None:
-    """Add one batch's outputs to the running totals (max for maxima, bincount for tokens)."""
-    if name.startswith("irwua_exposed_"):  # token ids of an embedding
-        counts = np.bincount(np.asarray(value, np.int64).ravel().clip(min=0))
-        value = counts.astype(np.float64)
-        previous = totals.get(name, np.zeros(0))
-        size = max(previous.size, value.size)
-        totals[name] = np.pad(previous, (0, size - previous.size)) + np.pad(
-            value, (0, size - value.size)
-        )
-        return
-    value = np.asarray(value, np.float64)
+def _merge_tokens(totals: dict[str, np.ndarray], name: str, ids: np.ndarray) -> None:
+    """Add one batch's token ids of an embedding to its running counts per id."""
+    value = np.bincount(np.asarray(ids, np.int64).ravel().clip(min=0)).astype(np.float64)
+    previous = totals.get(name, np.zeros(0))
+    size = max(previous.size, value.size)
+    totals[name] = np.pad(previous, (0, size - previous.size)) + np.pad(
+        value, (0, size - value.size)
+    )
+
+
+def _merge_stat(totals: dict[str, np.ndarray], name: str, value: np.ndarray) -> None:
+    """Add one batch's statistic (per feature, ``per_feature``) to its running total: the max
+    for maxima, the sum for everything else."""
     if name not in totals:
         totals[name] = value
     elif name.endswith("_max_abs"):

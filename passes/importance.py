@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from irwua.errors import IrwuaError
 from irwua.features import per_weight, unit_totals
 from irwua.graph import Layer, LayerGraph
 from irwua.passes.activations import ActivationsResult, FeatureStats
@@ -103,7 +104,15 @@ def _layer_importance(
 ) -> LayerImportance:
     weight = np.abs(np.asarray(graph.array(layer), np.float32))
     statistic, used = _input_statistic(layer, graph, activations, criterion)
-    importance = weight * per_weight(layer, graph, statistic) if statistic is not None else weight
+    importance = weight
+    if statistic is not None:
+        with np.errstate(invalid="ignore"):  # inf x 0: reported just below
+            importance = weight * per_weight(layer, graph, statistic)
+    if not np.isfinite(importance).all():
+        raise IrwuaError(
+            f"The importance of layer '{layer.name}' is not finite: its weights or its inputs on "
+            "the data hold NaN or infinite values."
+        )
     bias = graph.array(layer, "bias")
     extra = {}
     hidden = activations.hidden.get(layer.name)

@@ -29,13 +29,16 @@ over layers.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from irwua.graph import Layer
 from irwua.passes.activations import ActivationsResult
 from irwua.passes.importance import ImportanceResult
 from irwua.pipeline import PassContext, PassResult, register_pass
@@ -65,14 +68,18 @@ def run_metrics(context: PassContext) -> MetricsResult:
     importance: ImportanceResult = context.results["importance"]
     activations: ActivationsResult = context.results["activations"]
     options = context.options
-    layers: dict[str, Mapping[str, Any]] = {}
-    for layer in context.graph.layers:
-        weights = context.graph.array(layer)
+
+    def layer_metrics(layer: Layer) -> tuple[str, Mapping[str, Any]]:
         metrics = importance_metrics(importance.layers[layer.name].weight, options.low_share)
-        metrics.update(weight_sparsity(weights, options.near_zero))
+        metrics.update(weight_sparsity(context.graph.array(layer), options.near_zero))
         output_max = activations.output_max.get(layer.name)
         metrics["dead_units"] = None if output_max is None else int(np.sum(output_max == 0))
-        layers[layer.name] = MappingProxyType(metrics)
+        return layer.name, MappingProxyType(metrics)
+
+    # numpy sorts and sums without holding the GIL: two layers at a time (each holds a sorted
+    # copy and a float64 running sum of its importance, so more threads would mean more memory).
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        layers = dict(pool.map(layer_metrics, context.graph.layers))
     return MetricsResult(MappingProxyType(layers), MappingProxyType(global_metrics(layers)))
 
 
@@ -83,10 +90,11 @@ def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[s
     total = float(flat.sum(dtype=np.float64))
     if n == 0 or total <= 0.0 or not math.isfinite(total):
         return _unused(n)
-    p = flat.astype(np.float64) / total
-    positive = p[p > 0]
-    entropy = float(-(positive * np.log(positive)).sum())
+    # H = -sum p ln p = ln T - sum I ln I / T, with I ln I in the stored dtype (ln of float32 is
+    # vectorized, ten times faster than a float64 p) summed in float64; 0 ln 0 = 0.
+    weighted_log = (flat * np.log(np.where(flat > 0, flat, 1))).sum(dtype=np.float64)
     log_n = math.log(n)
+    entropy = min(max(math.log(total) - float(weighted_log) / total, 0.0), log_n)
     effective = math.exp(entropy)
     # One ascending sort of the stored values (float32 sorts twice as fast as float64) and its
     # running sum in float64: the Lorenz curve L_j, the share held by the j least important.
@@ -105,7 +113,7 @@ def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[s
         # The top k hold 1 - L_(n-k): k = n minus the most weights that hold < 1 - level.
         left_out = int(np.searchsorted(lorenz, 1.0 - level / 100.0 + 1e-12))
         metrics[f"coverage_{level}"] = (n - left_out) / n
-    metrics["low_contribution"] = float(np.mean(p < low_share / n))
+    metrics["low_contribution"] = np.count_nonzero(flat < low_share * total / n) / n
     return metrics
 
 

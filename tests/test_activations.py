@@ -245,3 +245,28 @@ def test_dead_units_on_the_unit_axis_of_left_matmuls_and_layer_norms():
     metrics = irwua.analyze(proto, data, passes=["metrics"])["metrics"].layers
     assert metrics["left"]["dead_units"] == 1
     assert metrics["ln"]["dead_units"] == 1
+
+
+def test_pooled_statistics_of_a_relu_map_are_exact_down_to_the_smallest_subnormal():
+    """A ReLU output between convolutions is pooled per sample in the graph (GlobalAveragePool /
+    GlobalMaxPool on onnxruntime's blocked layout) and summed in numpy: the sums match numpy and
+    the non-zero count is exact, subnormal values included."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("Conv", ["r", "w"], ["y"], name="conv"),
+    ]
+    w = RNG.standard_normal((2, 3, 1, 1)).astype(np.float32)
+    proto = model(nodes, [("x", ["N", 3, 7, 5])], [("y", ["N", 2, 7, 5])], {"w": w})
+    data = _data(9)[:, :, :5, :5]
+    data = np.pad(data, ((0, 0), (0, 0), (0, 2), (0, 0)))  # 7 x 5 positions
+    data[0, 0, 0, :4] = [1.4e-45, 1e-41, 1e-39, 1e18]
+    options = Options(batch_size=4)
+    analysis = irwua.analyze(proto, data=data, passes=["activations"], options=options)
+    (capture,) = [c for c in _Plan(analysis.graph).captures if c.tensor == "r"]
+    assert capture.pooled and capture.positions == 35
+    stats, expected = analysis["activations"].inputs["conv"], _expected(np.maximum(data, 0))
+    assert stats.count == expected["count"]
+    np.testing.assert_array_equal(stats.nonzero, expected["nonzero"])
+    np.testing.assert_array_equal(stats.max_abs, expected["max_abs"].astype(np.float32))
+    for name in ("sum_abs", "sum_sq"):
+        np.testing.assert_allclose(getattr(stats, name), expected[name], rtol=2e-5)

@@ -15,7 +15,7 @@ import onnx
 import pytest
 from builders import mlp, model
 from corpus import CASE_BY_NAME
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from irwua.cli import main
 
@@ -143,6 +143,18 @@ def test_nonfinite_data_is_warned_about_counted_and_left_out(model_file, tmp_pat
     assert document["activations"]["nonfinite_inputs"] == 3
     assert document["totals"]["samples"] == 8
     assert all(np.isfinite(layer["importance"]) for layer in document["layers"])
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_nonfinite_weight_stops_importance_with_its_layer_named(tmp_path, capsys, value):
+    proto = mlp()
+    weight = numpy_helper.to_array(proto.graph.initializer[0]).copy()
+    weight[2, 1] = value
+    proto.graph.initializer[0].CopyFrom(numpy_helper.from_array(weight, "w1"))
+    onnx.save(proto, tmp_path / "broken.onnx")
+    np.save(tmp_path / "data.npy", np.ones((6, 4), np.float32))
+    args = [tmp_path / "broken.onnx", "--data", tmp_path / "data.npy", "--passes", "importance"]
+    _refused(args, tmp_path / "out", capsys, r"importance of layer 'fc1' is not finite")
 
 
 @pytest.mark.parametrize(
