@@ -61,9 +61,15 @@ def test_importance_keeps_up_with_magnitude_and_far_above_random(kind):
     three seeds, accuracy averaged over 50/60/70%): with the Wanda statistic (norm l2)
     importance ties magnitude on the CNN (0.974 vs 0.972) but trails it on the MLP (0.965 vs
     0.972); with the default l1 statistic it trails on both (CNN 0.972, MLP 0.941). Random
-    pruning (every weight equally likely to go) reaches 0.25 and 0.60. So the test asserts what
-    holds: l2 importance within 1.5 points of magnitude, l2 at least as good as l1, and both
-    criteria far above random."""
+    pruning (every weight equally likely to go) reaches 0.25 and 0.60. A wider search on the
+    MLP (8 seeds, torch) found no activation statistic that beats magnitude there: |w| times
+    std(x), E[|x| | x != 0], max |x|, sqrt(E[x^2 | unit active]) or a downstream weight norm
+    reach 0.967-0.970 against 0.971, under share-of-layer or LAMP allocation (Lee et al. 2021)
+    alike; pruning one layer alone, magnitude wins on every layer of the MLP. Class-selective
+    hidden units are rarely active, so mean statistics undervalue the weights they drive. So
+    the test asserts what holds: l2 importance within 1.5 points of magnitude, l2 at least as
+    good as l1, and both criteria far above random; the recommendations pass picks, per layer,
+    whichever criterion measured best."""
     l2, l1 = _mean_over_seeds(kind, "l2"), _mean_over_seeds(kind, "l1")
     assert l2["importance"] >= l2["magnitude"] - 0.015, (l1, l2)
     assert l2["importance"] >= l1["importance"] - 0.002, (l1, l2)

@@ -62,6 +62,24 @@ def test_layers_follow_their_sweeps():
     assert min(sparsity["/3/Gemm"], sparsity["/5/Gemm"]) >= sparsity["/1/Gemm"]
 
 
+def test_each_layer_follows_the_criterion_that_prunes_it_furthest():
+    options = Options(prune_ratios=RATIOS, prune_criteria=("importance", "magnitude", "random"))
+    analysis = irwua.analyze(
+        exported("mlp"), data=digits()[1], passes=["recommendations"], options=options
+    )
+    result, pruning = analysis["recommendations"], analysis["pruning"]
+    for name, advice in result.layers.items():
+        reach = {
+            criterion: _largest_kept(
+                pruning.sweep("layer", criterion, "unstructured", name).points, 0.01
+            )
+            for criterion in ("importance", "magnitude")
+        }
+        best = max(reach, key=reach.get)  # ties: importance, the first
+        assert advice.max_sparsity == reach[best] > 0
+        assert f"zeroed ({best} pruning)" in advice.reason
+
+
 def test_items_and_json():
     analysis = _digits_mlp()
     section = json.loads(analysis.to_json())["recommendations"]
