@@ -143,10 +143,7 @@ def run_pathways(context: PassContext) -> PathwaysResult:
     ends = [name for name in units.layers if name in ranked and name not in sources]
     top = tuple(_pathways(edges, ranked, [(name, None) for name in ends], k))
     output = ends[-1]
-    per_output = {
-        unit: tuple(_pathways(edges, ranked, [(output, unit)], k))
-        for unit in range(units.out_units[output])
-    }
+    per_output = PerOutput(edges, ranked, output, units.out_units[output], k)
     if len(per_output) > JSON_OUTPUTS:
         notes.append(
             f"analysis.json lists the pathways of the first {JSON_OUTPUTS} of "
@@ -157,12 +154,43 @@ def run_pathways(context: PassContext) -> PathwaysResult:
         connections=MappingProxyType({(e.source, e.target): e.weights.T for e in edges}),
         neuron_importance=MappingProxyType(kbest.flow(edges)),
         top=top,
-        per_output=MappingProxyType(per_output),
+        per_output=per_output,
         output_layer=output,
         flow=units,
         starts=MappingProxyType(starts),
         notes=tuple(notes),
     )
+
+
+class PerOutput(Mapping[int, tuple[Pathway, ...]]):
+    """The top-K pathways ending at each unit of the output layer, traced from the dynamic
+    program's tables when first asked for: a language model's head has tens of thousands of
+    units, while the JSON and the report show the first ``JSON_OUTPUTS``."""
+
+    def __init__(
+        self, edges: list[Edge], ranked: Mapping[str, kbest.Ranked], layer: str, units: int, k: int
+    ) -> None:
+        self._edges = edges
+        self._ranked = ranked
+        self._layer = layer
+        self._units = units
+        self._k = k
+        self._traced: dict[int, tuple[Pathway, ...]] = {}
+
+    def __getitem__(self, unit: int) -> tuple[Pathway, ...]:
+        if not isinstance(unit, int | np.integer) or not 0 <= unit < self._units:
+            raise KeyError(unit)
+        unit = int(unit)
+        if unit not in self._traced:
+            ends = [(self._layer, unit)]
+            self._traced[unit] = tuple(_pathways(self._edges, self._ranked, ends, self._k))
+        return self._traced[unit]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self._units))
+
+    def __len__(self) -> int:
+        return self._units
 
 
 def _edges(

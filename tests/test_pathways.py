@@ -251,6 +251,28 @@ def test_top_k_must_be_positive():
         Options(top_k=0)
 
 
+def test_a_wide_head_traces_only_the_output_units_asked_for():
+    """A 20,000-unit head (a language model's vocabulary, in small): per_output is traced on
+    access, equals the top pathways' best entry, and refuses units the head does not have."""
+    rng = np.random.default_rng(0)
+    tensors = {"w1": rng.random((8, 16), np.float32), "w2": rng.random((16, 20000), np.float32)}
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"),
+        helper.make_node("MatMul", ["h", "w2"], ["y"], name="head"),
+    ]
+    proto = model(nodes, [("x", ["N", 8])], [("y", ["N", 20000])], tensors)
+    analysis = irwua.analyze(proto, passes=["pathways"], options=Options(top_k=3))
+    result = analysis["pathways"]
+    assert len(result.per_output) == 20000 and result.per_output._traced == {}
+    best = result.top[0]
+    assert result.per_output[best.units[-1][1]][0] == best
+    assert set(result.per_output._traced) == {best.units[-1][1]}
+    assert len(analysis.document["pathways"]["per_output"]) == 100
+    for missing in (20000, -1, "0"):
+        with pytest.raises(KeyError):
+            result.per_output[missing]
+
+
 digits_models = pytest.importorskip("digits_models")
 
 
