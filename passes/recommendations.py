@@ -126,6 +126,18 @@ def within(sweep: Sweep, tolerance: float) -> float:
     return best
 
 
+def _regression(pruning: PruningResult) -> bool:
+    """Whether the model's outputs have no top-1 to agree on (fidelity is the relative error)."""
+    return pruning.baseline is not None and pruning.baseline.agreement is None
+
+
+def _kept(pruning: PruningResult, tolerance: float) -> str:
+    """What staying within ``tolerance`` means for this model's outputs, in words."""
+    if _regression(pruning):
+        return f"relative output error <= {tolerance:.0%}"
+    return f"top-1 agreement >= {1 - tolerance:.0%}"
+
+
 def _best(pruning: PruningResult, granularity: str, layer: str, tolerance: float) -> Sweep | None:
     """The layer's sweep that prunes furthest within ``tolerance`` among the criteria that ran
     (random only when no other did); ties go to the first in ``PREFERENCE``."""
@@ -161,7 +173,7 @@ def _advise(
         reason += f" ({unstructured.criterion} pruning)"
     if structured is not None and suggested is not None:
         reason += f" and {width - suggested} of its {width} units removed ({structured.criterion})"
-    reason += f" with top-1 agreement >= {1 - tolerance:.0%}"
+    reason += f" with {_kept(pruning, tolerance)}"
     if name in pruning.fixed:
         reason += f"; it keeps its width: {pruning.fixed[name]}"
     utilization = metrics.layers.get(name, {}).get("utilization")
@@ -179,8 +191,8 @@ def _global_items(pruning: PruningResult, tolerance: float) -> list[Item]:
     if not reach:
         return []
     text = (
-        f"Pruning the whole model, these shares of its weights can be zeroed with top-1 "
-        f"agreement >= {1 - tolerance:.0%}: {', '.join(reach)}."
+        f"Pruning the whole model, these shares of its weights can be zeroed with "
+        f"{_kept(pruning, tolerance)}: {', '.join(reach)}."
     )
     return [Item("info", None, text)]
 
@@ -200,9 +212,14 @@ def _layer_items(
                 Item("suggestion", a.layer, f"'{a.layer}' is over-parameterized: {a.reason}.")
             )
         if first is not None and a.max_sparsity == 0.0:
+            changes = (
+                f"moves its outputs by more than {tolerance:.0%}"
+                if _regression(pruning)
+                else f"changes more than {tolerance:.0%} of the predictions"
+            )
             text = (
-                f"'{a.layer}' is sensitive: pruning {first:.0%} of its weights already changes "
-                f"more than {tolerance:.0%} of the predictions; keep it dense."
+                f"'{a.layer}' is sensitive: pruning {first:.0%} of its weights already {changes}; "
+                "keep it dense."
             )
             items.append(Item("warning", a.layer, text))
     return items

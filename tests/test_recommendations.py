@@ -141,6 +141,17 @@ def test_dead_units_are_reported():
     assert any("1 output units of 'fc1' are never active" in item.text for item in items)
 
 
+def test_a_regression_model_is_advised_in_terms_of_its_output_error():
+    """One output value per sample: no top-1 to agree on, so the tolerance bounds the relative
+    output error and the advice says so."""
+    proto = mlp(in_features=6, hidden=32, out=1)
+    x = np.random.default_rng(0).standard_normal((200, 6)).astype(np.float32)
+    result = _recommend(proto, x, tolerance=0.05)["recommendations"]
+    texts = [item.text for item in result.items] + [a.reason for a in result.layers.values()]
+    assert not any("top-1" in text or "predictions" in text for text in texts), texts
+    assert any("relative output error <= 5%" in text for text in texts), texts
+
+
 def test_without_data_there_is_nothing_to_recommend():
     result = irwua.analyze(mlp(), passes=["recommendations"])["recommendations"]
     assert result.layers == {}
