@@ -299,7 +299,17 @@ def _unresolved(info: TensorInfo | None) -> bool:
 
 
 def _main_outputs(proto: onnx.ModelProto) -> list[str]:
-    return [out for node in proto.graph.node for out in node.output if out]
+    """Node outputs of the main graph that something uses: a node (here or in a subgraph) reads
+    them or the graph returns them. An unread output (the mask of an old Dropout, which ONNX's
+    inference leaves unsized) needs no shape, so it never costs an onnxruntime run."""
+    used = {vi.name for vi in proto.graph.output}
+    pending = [proto.graph]
+    while pending:
+        graph = pending.pop()
+        for node in graph.node:
+            used.update(node.input)
+            pending.extend(sub for _, sub in subgraphs(node))
+    return [out for node in proto.graph.node for out in node.output if out in used]
 
 
 def _run_for_shapes(

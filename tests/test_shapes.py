@@ -70,3 +70,25 @@ def test_data_dependent_shapes_come_from_one_onnxruntime_run():
     rank, count = analysis.graph.shape("y")
     assert rank == 2 and 0 <= count <= 6
     assert analysis["flops"].nodes["Relu_2"].flops == rank * count
+
+
+def test_an_output_nobody_reads_needs_no_onnxruntime_run(monkeypatch):
+    """ONNX's inference leaves the mask of an opset-9 Dropout unsized (as in the onnx wheel's
+    VGG-19); nothing reads it, so no synthetic run is made for it (it cost a second there)."""
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("onnxruntime was run for shapes")
+
+    monkeypatch.setattr("irwua.runtime.run_with_outputs", refuse)
+    proto = model(
+        [
+            helper.make_node("Relu", ["x"], ["r"]),
+            helper.make_node("Dropout", ["r"], ["y", "mask"], ratio=0.5),
+        ],
+        [("x", [1, 6])],
+        [("y", [1, 6])],
+        opset=9,
+    )
+    analysis = irwua.analyze(proto)
+    assert analysis.graph.shape("y") == (1, 6)
+    assert analysis.graph.tensors.get("mask") is None or analysis.graph.shape("mask") is None
