@@ -10,7 +10,8 @@ the bench prints the median wall time of each and the ratio irwua/onnx-tool.
 Target: ratio <= 1 (irwua not slower). The model is the ResNet-50 shipped in
 the onnx wheel (``onnx/backend/test/data/light/light_resnet50.onnx``).
 
-Usage: python bench/flops_resnet50.py [--repeats N]
+Usage: python bench/flops_resnet50.py [--repeats N] [--quick] [--all-light]
+  --all-light: also the CLI vs onnx-tool on the other eight light models (context only).
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per command")
     parser.add_argument("--quick", action="store_true", help="3 timed runs per command")
+    parser.add_argument(
+        "--all-light", action="store_true", help="also every other light model, for context"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 3
@@ -105,6 +109,29 @@ def main(argv: list[str] | None = None) -> int:
     medians = {n: t.median for n, t in timings.items()}
     print_ratio(medians, "irwua", "onnx-tool")
     print_ratio(medians, "irwua-api", "onnx-tool")
+    if args.all_light:
+        return _other_light_models(model.parent, args.repeats)
+    return 0
+
+
+def _other_light_models(directory: pathlib.Path, repeats: int) -> int:
+    """The CLI row vs onnx-tool on every other model of the onnx wheel's light set (context:
+    per-process costs weigh most on the smaller graphs)."""
+    print("-- other light models: irwua (CLI, --no-html) / onnx-tool, medians --")
+    for path in sorted(directory.glob("light_*.onnx")):
+        if path.name == "light_resnet50.onnx":
+            continue
+        with tempfile.TemporaryDirectory(prefix="irwua-bench-") as outdir:
+            every = commands(path, outdir)
+            wanted = {name: every[name] for name in ("irwua", "onnx-tool")}
+            try:
+                timings = measure(wanted, repeats)
+            except CommandFailed as exc:
+                print(f"{path.name}: a command failed: {exc}")
+                continue
+        irwua, tool = timings["irwua"].median, timings["onnx-tool"].median
+        ratio = irwua / tool
+        print(f"{path.name:28s} irwua {irwua:.3f} s  onnx-tool {tool:.3f} s  ratio {ratio:.2f}")
     return 0
 
 
