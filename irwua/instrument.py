@@ -66,7 +66,7 @@ class Capture:
     def pooled(self) -> bool:
         """Whether the positions of each sample are pooled in the graph (see the module
         docstring) rather than everything but the features reduced."""
-        return self.nonnegative and self.axis == 1 and self.rank > 2 and self.positions is not None
+        return self.nonnegative and self.axis == 1 and self.rank > 2 and bool(self.positions)
 
 
 def output_name(index: int, stat: str) -> str:
