@@ -77,10 +77,17 @@ def run_metrics(context: PassContext) -> MetricsResult:
         return layer.name, MappingProxyType(metrics)
 
     # numpy sorts and sums without holding the GIL: two layers at a time (each holds a sorted
-    # copy and a float64 running sum of its importance, so more threads would mean more memory).
+    # copy of its importance, so more threads would mean more memory).
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         layers = dict(pool.map(layer_metrics, context.graph.layers))
     return MetricsResult(MappingProxyType(layers), MappingProxyType(global_metrics(layers)))
+
+
+BLOCK = 1 << 16
+"""Values per block when walking a layer's sorted importance: the temporaries stay this small, so
+a layer costs one sorted copy of its importance however many weights it has."""
+
+_RANKS = np.arange(BLOCK, dtype=np.float64)
 
 
 def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[str, Any]:
@@ -90,15 +97,13 @@ def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[s
     total = float(flat.sum(dtype=np.float64))
     if n == 0 or total <= 0.0 or not math.isfinite(total):
         return _unused(n)
-    # H = -sum p ln p = ln T - sum I ln I / T, with I ln I in the stored dtype (ln of float32 is
-    # vectorized, ten times faster than a float64 p) summed in float64; 0 ln 0 = 0.
-    weighted_log = (flat * np.log(np.where(flat > 0, flat, 1))).sum(dtype=np.float64)
+    # One ascending sort, in the stored dtype (float32 sorts twice as fast as float64).
+    ordered = np.sort(flat)
+    walk = _walk(ordered, total, [1.0 - level / 100.0 + 1e-12 for level in COVERAGE_LEVELS])
+    # H = -sum p ln p = ln T - sum I ln I / T.
     log_n = math.log(n)
-    entropy = min(max(math.log(total) - float(weighted_log) / total, 0.0), log_n)
+    entropy = min(max(math.log(total) - walk.weighted_log / total, 0.0), log_n)
     effective = math.exp(entropy)
-    # One ascending sort of the stored values (float32 sorts twice as fast as float64) and its
-    # running sum in float64: the Lorenz curve L_j, the share held by the j least important.
-    lorenz = np.cumsum(np.sort(flat), dtype=np.float64) / total
     metrics: dict[str, Any] = {
         "weights": n,
         "entropy": entropy,
@@ -107,14 +112,48 @@ def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[s
         "utilization": effective / n,
         "redundancy": 1.0 - entropy / log_n if n > 1 else 0.0,
         # Gini = 1 - (2 sum_j L_j - 1) / n, the Lorenz-curve form of the mean absolute difference.
-        "gini": float((n + 1) / n - 2.0 * lorenz.sum() / n) if n > 1 else 0.0,
+        "gini": float((n + 1) / n - 2.0 * walk.lorenz_sum / n) if n > 1 else 0.0,
     }
-    for level in COVERAGE_LEVELS:
+    for level, left_out in zip(COVERAGE_LEVELS, walk.below, strict=True):
         # The top k hold 1 - L_(n-k): k = n minus the most weights that hold < 1 - level.
-        left_out = int(np.searchsorted(lorenz, 1.0 - level / 100.0 + 1e-12))
         metrics[f"coverage_{level}"] = (n - left_out) / n
-    metrics["low_contribution"] = np.count_nonzero(flat < low_share * total / n) / n
+    low = int(np.searchsorted(ordered, ordered.dtype.type(low_share * total / n)))
+    metrics["low_contribution"] = low / n
     return metrics
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """Sums over a layer's sorted importance: sum I ln I (0 ln 0 = 0), the sum of the Lorenz
+    curve L_j (the share held by the j + 1 least important weights) and, per share asked for,
+    how many L_j fall below it."""
+
+    weighted_log: float
+    lorenz_sum: float
+    below: tuple[int, ...]
+
+
+def _walk(ordered: np.ndarray, total: float, shares: list[float]) -> _Walk:
+    """One pass over ``ordered`` (ascending) in blocks of ``BLOCK``, sums in float64.
+
+    sum_j L_j = sum_i s_i (n - i) / T for the sorted s (0-based i); the running sums L_j of a
+    block are its float64 cumulative sum plus everything before it.
+    """
+    n = ordered.size
+    weighted_log = weighted_rank = before = 0.0
+    below = [0] * len(shares)
+    for start in range(0, n, BLOCK):
+        block = ordered[start : start + BLOCK]
+        positive = block[block > 0]
+        weighted_log += float((positive * np.log(positive)).sum(dtype=np.float64))
+        wide = block.astype(np.float64)
+        weighted_rank += start * float(wide.sum()) + float(np.dot(_RANKS[: wide.size], wide))
+        running = before + np.cumsum(wide)
+        for index, share in enumerate(shares):
+            below[index] += int(np.searchsorted(running, share * total))
+        before = float(running[-1])
+    lorenz_sum = (n * before - weighted_rank) / total
+    return _Walk(weighted_log, lorenz_sum, tuple(below))
 
 
 def _unused(n: int) -> dict[str, Any]:

@@ -83,3 +83,32 @@ def test_global_metrics():
     assert g["utilization"] == pytest.approx(5 / 6)
     assert g["compression_potential"] == pytest.approx(1 / 6)
     assert g["mean_redundancy"] == pytest.approx((0 + 1) / 2)
+
+
+def test_layers_larger_than_a_block_match_numpy_and_hold_one_sorted_copy():
+    """Layers are walked in blocks of ``BLOCK`` sorted values: the metrics equal the textbook
+    formulas on the whole array, and the temporaries stay near one copy of the importance."""
+    import tracemalloc
+
+    from irwua.passes.metrics import BLOCK
+
+    rng = np.random.default_rng(3)
+    size = 40 * BLOCK + 123  # 10 MB, so that the block temporaries (~2 MB) are small beside it
+    importance = rng.pareto(1.5, size) * (rng.random(size) < 0.7)
+    importance = importance.astype(np.float32)
+    tracemalloc.start()
+    m = importance_metrics(importance)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1.3 * importance.nbytes
+    x = np.sort(importance.astype(np.float64))
+    n, total = x.size, x.sum()
+    ranks = np.arange(1, n + 1)
+    assert m["gini"] == pytest.approx(np.sum((2 * ranks - n - 1) * x) / (n * total), rel=1e-9)
+    top = np.cumsum(x[::-1]) / total  # share held by the k most important
+    for level in (50, 80, 90):
+        k = int(np.argmax(top >= level / 100 - 1e-12)) + 1
+        assert m[f"coverage_{level}"] == pytest.approx(k / n, abs=1.5 / n)
+    p = x[x > 0] / total
+    assert m["entropy"] == pytest.approx(-np.sum(p * np.log(p)), rel=1e-6)
+    assert m["low_contribution"] == np.mean(importance < 0.1 * total / n)
