@@ -147,7 +147,7 @@ def _walk(ordered: np.ndarray, total: float, shares: list[float]) -> _Walk:
         positive = block[block > 0]
         weighted_log += float((positive * np.log(positive)).sum(dtype=np.float64))
         wide = block.astype(np.float64)
-        weighted_rank += start * float(wide.sum()) + float(np.dot(_RANKS[: wide.size], wide))
+        weighted_rank += start * float(wide.sum()) + float((_RANKS[: wide.size] * wide).sum())
         running = before + np.cumsum(wide)
         for index, share in enumerate(shares):
             below[index] += int(np.searchsorted(running, share * total))
