@@ -80,7 +80,7 @@ def exposed_name(tensor: str) -> str:
 def per_feature(capture: Capture, stat: str, value: np.ndarray) -> np.ndarray:
     """One batch's ``stat`` of ``capture`` (float64), from the session's output ``value``: as it
     is for reduced captures; pooled ones give per-sample means (maxima) over the positions,
-    turned here into sums (maxima) over the batch. A non-negative capture's sum is its sum_abs."""
+    turned here into sums (maxima) over the batch."""
     value = np.asarray(value, np.float64)
     if not capture.pooled:
         return value

@@ -1,8 +1,9 @@
 """The ``activations`` pass: per-feature statistics of every weighted layer's input, on real data.
 
 A weightless copy of the model is instrumented (``irwua.instrument``) so that onnxruntime reduces
-each layer input to per-feature vectors inside the graph: sum |x|, sum x^2, max |x|, non-zero
-count and element count (and sum x for BatchNormalization inputs). onnxruntime gets the weights
+each layer input inside the graph to per-feature vectors (or, for ReLU maps between convolutions,
+per-sample ones that numpy sums): sum |x|, sum x^2, max |x|, non-zero count and element count
+(and sum x for BatchNormalization inputs). onnxruntime gets the weights
 as the layer graph's arrays or maps their external-data files itself (``irwua.runtime``): the
 pass never serializes the weights. Data streams through in batches; the sums and maxima of the
 batches merge exactly, and memory does not grow with the number of samples. Also captured: the
