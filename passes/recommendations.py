@@ -41,6 +41,9 @@ OVER_SPARSITY = 0.8
 
 @dataclass(frozen=True)
 class LayerAdvice:
+    """One layer's advice; ``criterion`` names the criterion of the unstructured sweep it used,
+    then that of the structured one when it differs ("magnitude/importance")."""
+
     layer: str
     criterion: str
     max_sparsity: float
