@@ -28,11 +28,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from irwua.features import is_unit_layer, unit_counts, unit_totals
 from irwua.graph import Layer, LayerGraph
+
+if TYPE_CHECKING:
+    from irwua.passes.importance import LayerImportance
 
 
 def prunable_layers(graph: LayerGraph) -> list[Layer]:
@@ -50,7 +54,7 @@ def weight_scores(
     layer: Layer,
     graph: LayerGraph,
     criterion: str,
-    importance: np.ndarray | None,
+    importance: LayerImportance | None,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """One score per weight, shaped like the weight (low scores are pruned first)."""
@@ -58,7 +62,7 @@ def weight_scores(
     if criterion == "random":
         return rng.random(weight.shape, np.float32)
     if criterion == "importance" and importance is not None:
-        return np.asarray(importance, np.float32)
+        return np.asarray(importance.weight, np.float32)
     return np.abs(weight).astype(np.float32)
 
 
@@ -66,12 +70,15 @@ def unit_scores(
     layer: Layer,
     graph: LayerGraph,
     criterion: str,
-    importance: np.ndarray | None,
+    importance: LayerImportance | None,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """One score per output unit (low scores are pruned first)."""
+    """One score per output unit (low scores are pruned first): the importance pass's
+    ``per_output`` for the importance criterion, the L1 norm of the unit's weights else."""
     if criterion == "random":
         return rng.random(unit_counts(layer, graph)[1], np.float32)
+    if criterion == "importance" and importance is not None:
+        return np.asarray(importance.per_output, np.float32)
     scores = weight_scores(layer, graph, criterion, importance, rng)
     return unit_totals(layer, graph, scores, "out").astype(np.float32)
 
@@ -141,12 +148,12 @@ def ranking(
     graph: LayerGraph,
     names: Sequence[str],
     criterion: str,
-    importance: Mapping[str, np.ndarray],
+    importance: Mapping[str, LayerImportance],
     structured: bool,
     seed: int = 0,
 ) -> Ranking:
     """The pruning order of the weights (or, ``structured``, the output units) of the layers
-    ``names`` taken together; ``importance`` holds each layer's per-weight importance."""
+    ``names`` taken together; ``importance`` is the importance pass's result per layer."""
     rng = np.random.default_rng(seed)
     score = unit_scores if structured else weight_scores
     scores = {

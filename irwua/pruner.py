@@ -197,7 +197,6 @@ def _prune(
     names = [layer.name for layer in prunable_layers(graph)]
     if not names:
         raise IrwuaError("The model has no Conv, Gemm or MatMul weights to prune.")
-    importance = {name: analysis["importance"].layers[name].weight for name in names}
     notes: tuple[str, ...] = ()
     if structured:
         shrink_plan = plan(graph, unit_flow(graph))
@@ -210,7 +209,7 @@ def _prune(
     groups = [names] if scope == "global" else [[name] for name in names]
     pruned: dict[str, np.ndarray] = {}
     for group in groups:
-        order = ranking(graph, group, criterion, importance, structured, seed)
+        order = ranking(graph, group, criterion, analysis["importance"].layers, structured, seed)
         pruned.update(order.pruned(ratio))
     if structured:
         removed = {name: np.flatnonzero(flags) for name, flags in pruned.items()}

@@ -231,12 +231,11 @@ class _Sweeper:
         ranking exists only while its runs are made (one per weight of a large model)."""
         for index, job in enumerate(jobs):
             structured = job.granularity == "structured"
-            importance = {name: self.importance.layers[name].weight for name in job.names}
             order = ranking(
                 self.graph,
                 job.names,
                 job.criterion,
-                importance,
+                self.importance.layers,
                 structured,
                 self.options.prune_seed,
             )
