@@ -32,7 +32,14 @@ def _value(name, shape, elem_type=FLOAT):
     return helper.make_tensor_value_info(name, elem_type, shape)
 
 
-def mlp(in_features: int = 4, hidden: int = 8, out: int = 3, seed: int = 0) -> onnx.ModelProto:
+def mlp(
+    in_features: int = 4,
+    hidden: int = 8,
+    out: int = 3,
+    seed: int = 0,
+    opset: int = 17,
+    ir_version: int = 8,
+) -> onnx.ModelProto:
     """x[batch, in] -> Gemm -> Relu -> Gemm -> y[batch, out], weights stored as initializers."""
     rng = np.random.default_rng(seed)
     weights = {
@@ -46,7 +53,8 @@ def mlp(in_features: int = 4, hidden: int = 8, out: int = 3, seed: int = 0) -> o
         helper.make_node("Relu", ["h"], ["a"], name="relu"),
         helper.make_node("Gemm", ["a", "w2", "b2"], ["y"], name="fc2", transB=1),
     ]
-    return model(nodes, [("x", ["batch", in_features])], [("y", ["batch", out])], weights)
+    inputs, outputs = [("x", ["batch", in_features])], [("y", ["batch", out])]
+    return model(nodes, inputs, outputs, weights, opset=opset, ir_version=ir_version)
 
 
 def value(name: str, shape, elem: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:

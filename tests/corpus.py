@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from builders import model, value
+from builders import mlp, model, value
 from onnx import TensorProto, helper, numpy_helper
 
 INT8, UINT8, INT64, BOOL = TensorProto.INT8, TensorProto.UINT8, TensorProto.INT64, TensorProto.BOOL
@@ -74,19 +74,10 @@ def constant_nodes() -> onnx.ModelProto:
 
 def initializers_as_inputs() -> onnx.ModelProto:
     """IR version 3 (opset 7): every initializer is also listed as a graph input."""
-    weights = {
-        "w1": _normal(8, 4),
-        "b1": _normal(8, seed=1),
-        "w2": _normal(3, 8, seed=2),
-        "b2": _normal(3, seed=3),
-    }
-    nodes = [
-        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
-        helper.make_node("Relu", ["h"], ["a"], name="relu"),
-        helper.make_node("Gemm", ["a", "w2", "b2"], ["y"], name="fc2", transB=1),
-    ]
-    proto = model(nodes, [("x", ["N", 4])], [("y", ["N", 3])], weights, opset=7, ir_version=3)
-    proto.graph.input.extend(value(name, list(w.shape)) for name, w in weights.items())
+    proto = mlp(4, 8, 3, opset=7, ir_version=3)
+    proto.graph.input.extend(
+        value(tensor.name, list(tensor.dims)) for tensor in proto.graph.initializer
+    )
     return proto
 
 
@@ -155,22 +146,6 @@ def scan_body() -> onnx.ModelProto:
     return model(
         nodes, [("s0", [4]), ("xs", [6, 3])], [("s", [4]), ("ys", [6, 4])], {"W": _normal(3, 4)}
     )
-
-
-def wide_mlp() -> onnx.ModelProto:
-    """x[N,64] -> Gemm 256 -> Relu -> Gemm 10; saved with external data by its case."""
-    weights = {
-        "w1": _normal(256, 64),
-        "b1": _normal(256, seed=1),
-        "w2": _normal(10, 256, seed=2),
-        "b2": _normal(10, seed=3),
-    }
-    nodes = [
-        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
-        helper.make_node("Relu", ["h"], ["a"], name="relu"),
-        helper.make_node("Gemm", ["a", "w2", "b2"], ["y"], name="fc2", transB=1),
-    ]
-    return model(nodes, [("x", ["N", 64])], [("y", ["N", 10])], weights)
 
 
 def opset_block(opset: int) -> onnx.ModelProto:
@@ -511,7 +486,7 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "external_data",
-        wide_mlp,
+        lambda: mlp(64, 256, 10),  # saved with external data by its case
         {
             "macs": 64 * 256 + 256 * 10,
             "flops": 2 * (64 * 256 + 256 * 10) + 256 + 256 + 10,
