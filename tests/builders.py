@@ -70,3 +70,26 @@ def const(name: str, array: np.ndarray) -> onnx.TensorProto:
 def weight(name: str, *shape: int) -> onnx.TensorProto:
     """A random float32 initializer (the generator is shared, so draws differ per call)."""
     return const(name, RNG.standard_normal(shape).astype(np.float32))
+
+
+def external_copy(tmp_path, location: str):
+    """The MLP saved with external weights in tmp_path/model/w.bin, and a copy of it,
+    tmp_path/model/evil.onnx, that says its weights are at ``location``."""
+    folder = tmp_path / "model"
+    folder.mkdir(exist_ok=True)
+    proto = mlp()
+    onnx.save_model(
+        proto,
+        folder / "m.onnx",
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="w.bin",
+        size_threshold=0,
+    )
+    moved = onnx.load(folder / "m.onnx", load_external_data=False)
+    for tensor in moved.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = location
+    onnx.save_model(moved, folder / "evil.onnx")
+    return folder / "evil.onnx"

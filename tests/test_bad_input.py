@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from builders import mlp, model
+from builders import external_copy, mlp, model
 from corpus import CASE_BY_NAME
 from onnx import TensorProto, helper, numpy_helper
 
@@ -204,28 +204,6 @@ def test_onnxruntime_failures_are_one_line_in_a_real_process(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def _external_copy(tmp_path, location: str):
-    """A model in tmp_path/model whose weights' location is ``location``."""
-    folder = tmp_path / "model"
-    folder.mkdir(exist_ok=True)
-    proto = mlp()
-    onnx.save_model(
-        proto,
-        folder / "m.onnx",
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location="w.bin",
-        size_threshold=0,
-    )
-    moved = onnx.load(folder / "m.onnx", load_external_data=False)
-    for tensor in moved.graph.initializer:
-        for entry in tensor.external_data:
-            if entry.key == "location":
-                entry.value = location
-    onnx.save_model(moved, folder / "evil.onnx")
-    return folder / "evil.onnx"
-
-
 @pytest.mark.parametrize("escape", ["parent", "absolute", "symlink", "dotdot-inside"])
 def test_external_data_leaving_the_model_directory_is_refused(tmp_path, capsys, escape):
     secret = tmp_path / "secret.bin"
@@ -236,7 +214,7 @@ def test_external_data_leaving_the_model_directory_is_refused(tmp_path, capsys, 
         "symlink": "link.bin",
         "dotdot-inside": "sub/../../secret.bin",
     }[escape]
-    path = _external_copy(tmp_path, location)
+    path = external_copy(tmp_path, location)
     if escape == "symlink":
         (path.parent / "link.bin").symlink_to(secret)
     _refused([path], tmp_path / "out", capsys, "outside the model's directory; irwua refuses")

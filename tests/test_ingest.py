@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from builders import mlp, model
+from builders import external_copy, mlp, model
 from onnx import helper, numpy_helper
 
 import irwua
@@ -141,24 +141,8 @@ def test_external_data_is_memory_mapped(tmp_path):
 
 
 def test_external_data_outside_the_model_directory_is_refused(tmp_path):
-    proto = mlp()
-    (tmp_path / "inner").mkdir()
-    onnx.save_model(
-        proto,
-        tmp_path / "m.onnx",
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location="w.bin",
-        size_threshold=0,
-    )
-    moved = onnx.load(tmp_path / "m.onnx", load_external_data=False)
-    for tensor in moved.graph.initializer:
-        for entry in tensor.external_data:
-            if entry.key == "location":
-                entry.value = "../w.bin"
-    onnx.save_model(moved, tmp_path / "inner" / "m.onnx")
     with pytest.raises(IrwuaError, match="outside the model's directory"):
-        irwua.analyze(tmp_path / "inner" / "m.onnx")
+        irwua.analyze(external_copy(tmp_path, "../w.bin"))
 
 
 @pytest.mark.parametrize(
