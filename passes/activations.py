@@ -164,7 +164,8 @@ def run_activations(context: PassContext) -> ActivationsResult:
         values = run(session, wanted, {k: v for k, v in batch.items() if k in feeds_needed})
         for name, value in zip(wanted, values, strict=True):
             if name in readers:
-                _merge_stat(totals, name, per_feature(*readers[name], value))
+                capture, stat = readers[name]
+                _merge_stat(totals, name, stat, per_feature(capture, stat, value))
             else:
                 _merge_tokens(totals, name, value)
     return plan.result(totals, batches.used, batches.nonfinite)
@@ -350,12 +351,12 @@ def _merge_tokens(totals: dict[str, np.ndarray], name: str, ids: np.ndarray) -> 
     )
 
 
-def _merge_stat(totals: dict[str, np.ndarray], name: str, value: np.ndarray) -> None:
+def _merge_stat(totals: dict[str, np.ndarray], name: str, stat: str, value: np.ndarray) -> None:
     """Add one batch's statistic (per feature, ``per_feature``) to its running total: the max
-    for maxima, the sum for everything else."""
+    for max_abs, the sum for everything else."""
     if name not in totals:
         totals[name] = value
-    elif name.endswith("_max_abs"):
+    elif stat == "max_abs":
         totals[name] = np.maximum(totals[name], value)
     else:
         totals[name] = totals[name] + value
