@@ -209,7 +209,7 @@ def infer_tensors(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, 
         tensors[tensor.name] = TensorInfo(
             tensor.name, tuple(tensor.dims), numpy_dtype(tensor.data_type)
         )
-    missing = [name for name in _main_outputs(source.proto) if _unresolved(tensors.get(name))]
+    missing = [name for name in _read_outputs(source.proto) if _unresolved(tensors.get(name))]
     if missing:
         tensors.update(_run_for_shapes(source, bound, missing))
     return tensors
@@ -298,7 +298,7 @@ def _unresolved(info: TensorInfo | None) -> bool:
     return info is None or info.shape is None
 
 
-def _main_outputs(proto: onnx.ModelProto) -> list[str]:
+def _read_outputs(proto: onnx.ModelProto) -> list[str]:
     """Node outputs of the main graph that something uses: a node (here or in a subgraph) reads
     them or the graph returns them. An unread output (the mask of an old Dropout, which ONNX's
     inference leaves unsized) needs no shape, so it never costs an onnxruntime run."""
