@@ -15,7 +15,7 @@ import numpy as np
 
 from irwua import __version__
 from irwua.build import build_graph
-from irwua.data import make_dataset
+from irwua.data import Dataset, make_dataset
 from irwua.errors import IrwuaError
 from irwua.graph import LayerGraph
 from irwua.pipeline import Options, PassManager, PassResult
@@ -26,12 +26,15 @@ DEFAULT_PASSES = ("flops",)
 
 @dataclass
 class Analysis:
-    """The layer graph of one model and the results of the passes run on it."""
+    """The layer graph of one model and the results of the passes run on it; ``dataset`` and
+    ``labels`` are the data and labels as checked against the model (None without them)."""
 
     graph: LayerGraph
     results: Mapping[str, PassResult]
     seconds: Mapping[str, float]
     options: Options = field(default_factory=Options)
+    dataset: Dataset | None = None
+    labels: np.ndarray | None = None
 
     def __getitem__(self, pass_name: str) -> PassResult:
         try:
@@ -164,7 +167,9 @@ def analyze(
         label_array = check_labels(labels, dataset.samples)
     manager = PassManager(graph, options or Options(), data=dataset, labels=label_array)
     manager.run(list(passes))
-    return Analysis(graph, dict(manager.results), dict(manager.seconds), manager.options)
+    return Analysis(
+        graph, dict(manager.results), dict(manager.seconds), manager.options, dataset, label_array
+    )
 
 
 def write_files(directory: Path, contents: Mapping[str, str | bytes]) -> dict[str, Path]:

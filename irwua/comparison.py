@@ -22,13 +22,11 @@ import onnx
 
 from irwua import __version__
 from irwua.analysis import Analysis, analyze, write_files
-from irwua.data import make_dataset
 from irwua.errors import IrwuaError
-from irwua.fidelity import Fidelity, check_labels, measure, predict
+from irwua.fidelity import Fidelity, measure, predict
 from irwua.pipeline import Options
 from irwua.report.units import human, percent
 from irwua.runtime import make_session
-from irwua.shapes import input_specs
 
 COMPARE_PASSES = ("flops", "metrics")
 
@@ -194,6 +192,8 @@ def compare(
     models = list(models)
     if len(models) < 2:
         raise IrwuaError(f"A comparison needs at least two models, got {len(models)}.")
+    if data is None:
+        raise IrwuaError("A comparison needs data: each model's outputs are measured on it.")
     names = _names(models, names)
     options = options or Options()
     passes = list(passes)
@@ -211,11 +211,11 @@ def compare(
                 trust_pickle=trust_pickle,
                 labels=labels,
             )
-            outputs, samples = _outputs(analysis, data, options, name)
+            outputs = _outputs(analysis, options, name)
         if reference is None:
             reference = outputs
-            if labels is not None:
-                label_array = check_labels(labels, samples)[: len(outputs)]
+            if analysis.labels is not None:
+                label_array = analysis.labels[: len(outputs)]
         with _about(name):
             fidelity = measure(outputs, reference, label_array)
         compared.append(ComparedModel(name, analysis, fidelity))
@@ -231,15 +231,12 @@ def _about(name: str) -> Iterator[None]:
         raise IrwuaError(f"Model '{name}': {exc}") from exc
 
 
-def _outputs(analysis: Analysis, data: Any, options: Options, name: str) -> tuple[np.ndarray, int]:
-    """The analyzed model's first output over the data (its first ``max_samples`` samples), and
-    how many samples the whole data has."""
+def _outputs(analysis: Analysis, options: Options, name: str) -> np.ndarray:
+    """The analyzed model's first output over its data (the first ``max_samples`` samples)."""
     source = analysis.graph.source
-    dataset = make_dataset(data, input_specs(source.proto))
     session = make_session(source.proto, source.base_dir)
-    limited = dataset.limit(options.max_samples)
-    outputs = predict(session, limited, options.batch_size, f"evaluating {name}", options.progress)
-    return outputs, dataset.samples
+    limited = analysis.dataset.limit(options.max_samples)
+    return predict(session, limited, options.batch_size, f"evaluating {name}", options.progress)
 
 
 def _names(models: Sequence[Any], names: Sequence[str] | None) -> list[str]:

@@ -26,16 +26,14 @@ import onnx
 
 from irwua.analysis import Analysis, analyze, write_files
 from irwua.build import build_graph
-from irwua.data import make_dataset
 from irwua.errors import IrwuaError, root_reason
-from irwua.fidelity import Fidelity, accuracy, check_labels, measure, predict
+from irwua.fidelity import Fidelity, accuracy, measure, predict
 from irwua.graph import LayerGraph
 from irwua.passes.flops import Counts
 from irwua.pipeline import CRITERIA, Options, PassManager
 from irwua.prune import prunable_layers, ranking, zeroed
 from irwua.report.units import human, human_bytes, percent
 from irwua.runtime import make_session
-from irwua.shapes import input_specs
 from irwua.shrink import cuts, plan, shrink
 from irwua.surgery import with_tensors
 from irwua.unitflow import unit_flow
@@ -146,8 +144,7 @@ def prune_model(
     )
     graph = analysis.graph
     proto, notes = _prune(analysis, ratio, criterion, structured, scope, options.prune_seed)
-    dataset = make_dataset(data, input_specs(graph.source.proto))
-    evaluation = dataset.limit(options.max_samples)
+    evaluation = analysis.dataset.limit(options.max_samples)
     original = make_session(graph.source.proto, graph.source.base_dir)
     try:
         pruned = make_session(proto, graph.source.base_dir)
@@ -157,9 +154,7 @@ def prune_model(
         original, evaluation, options.batch_size, "original model", options.progress
     )
     outputs = predict(pruned, evaluation, options.batch_size, "pruned model", options.progress)
-    label_array = None
-    if labels is not None:
-        label_array = check_labels(labels, dataset.samples)[: len(reference)]
+    label_array = None if analysis.labels is None else analysis.labels[: len(reference)]
     batch = next(iter(evaluation.batches(options.batch_size)))
     after_graph = build_graph(replace(graph.source, proto=proto, sha256=None), _shapes(graph))
     after_flops = PassManager(after_graph, options).run(["flops"])["flops"].total

@@ -255,3 +255,8 @@ def test_compare_page_in_chromium(browser, comparison, tmp_path):
         "return document.querySelector('#charts svg').getBoundingClientRect().height"
     )
     assert bars > 300  # laid out at its size, not collapsed
+
+
+def test_a_comparison_without_data_is_refused():
+    with pytest.raises(irwua.IrwuaError, match="A comparison needs data"):
+        irwua.compare([CNN, CNN], None)
