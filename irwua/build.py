@@ -33,7 +33,7 @@ def build_graph(
     # (which shape inference may run) is given the model.
     nodes = _flatten(proto.graph, scope="", used=set(), base_dir=source.base_dir)
     constants = collect_constants(initializers(proto.graph), nodes, opset, source.base_dir)
-    tensors: dict[str, TensorInfo] = infer_tensors(source, bound)
+    tensors: dict[str, TensorInfo] = infer_tensors(source, bound, nodes, constants, opset)
     layers = _named(find_layers(nodes, constants), layer_names or {}, layer_notes or {})
     metadata = {
         "path": str(source.path) if source.path else None,

@@ -3,8 +3,10 @@
 1. Bind each graph input: user-given shapes first (``NAME=1x3x224x224``), then the data's shapes,
    then the declared shape with a symbolic leading (batch) dim set to 1. A symbolic dim elsewhere
    must be given by the user; a given shape that contradicts a fixed dim is refused.
-2. Run ONNX's static shape inference on a *skeleton* of the model: large initializers are replaced
-   by typed graph inputs, so inference needs no weight bytes and never copies them.
+2. Work the shapes out with irwua's rules for the common ops (``static_shapes``) when they cover
+   every node; else run ONNX's static shape inference on a *skeleton* of the model: large
+   initializers are replaced by typed graph inputs, so inference needs no weight bytes and never
+   copies them.
 3. Whatever is still unknown is read from one onnxruntime run on synthetic inputs, with every
    intermediate tensor of the main graph exposed as an output.
 """
@@ -18,8 +20,9 @@ import onnx
 
 from irwua.data import InputSpec
 from irwua.errors import IrwuaError, root_reason
-from irwua.graph import TensorInfo
+from irwua.graph import ConstantTable, Node, TensorInfo
 from irwua.ingest import ModelSource, initializers, numpy_dtype, subgraphs
+from irwua.static_shapes import static_shapes
 
 Shape = tuple[int, ...]
 
@@ -144,6 +147,11 @@ def _declared_dims(vi: onnx.ValueInfoProto) -> tuple[int | str | None, ...] | No
     return tuple(dims)
 
 
+def _declared_dtype(vi: onnx.ValueInfoProto) -> np.dtype | None:
+    elem_type = vi.type.tensor_type.elem_type
+    return numpy_dtype(elem_type) if elem_type else None
+
+
 def _check_given(name: str, declared, shape: Shape, symbols: dict[str, int]) -> Shape:
     text = "x".join(map(str, shape))
     if declared is None:
@@ -192,8 +200,47 @@ def _show(declared) -> str:
     return "x".join("?" if d is None else str(d) for d in declared)
 
 
-def infer_tensors(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, TensorInfo]:
-    """Shapes and dtypes of every tensor of the model (main graph and subgraphs)."""
+def infer_tensors(
+    source: ModelSource,
+    bound: Mapping[str, Shape],
+    nodes: list[Node],
+    constants: ConstantTable,
+    opset: int,
+) -> dict[str, TensorInfo]:
+    """Shapes and dtypes of every tensor of the model (main graph and subgraphs), given its
+    ``nodes`` and ``constants`` as the layer graph holds them."""
+    tensors = rule_shapes(source.proto, bound, nodes, constants, opset)
+    if tensors is None:
+        tensors = onnx_shapes(source, bound)
+    missing = [name for name in _read_outputs(source.proto) if _unresolved(tensors.get(name))]
+    if missing:
+        tensors.update(_run_for_shapes(source, bound, missing))
+    return tensors
+
+
+def rule_shapes(
+    proto: onnx.ModelProto,
+    bound: Mapping[str, Shape],
+    nodes: list[Node],
+    constants: ConstantTable,
+    opset: int,
+) -> dict[str, TensorInfo] | None:
+    """The shapes from irwua's own rules, or None when they do not cover the model."""
+    inputs = {}
+    for vi in model_inputs(proto):
+        elem_type = vi.type.tensor_type.elem_type
+        if not elem_type or vi.name not in bound:
+            return None
+        inputs[vi.name] = TensorInfo(vi.name, bound[vi.name], numpy_dtype(elem_type))
+    declared = {
+        vi.name: (_declared_dims(vi), _declared_dtype(vi))
+        for vi in [*proto.graph.value_info, *proto.graph.output]
+    }
+    return static_shapes(nodes, inputs, constants, opset, declared, _symbols(proto, bound))
+
+
+def onnx_shapes(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, TensorInfo]:
+    """The shapes from ONNX's shape inference (strict: inputs that do not fit are refused)."""
     skeleton = _skeleton(source.proto, bound)
     try:
         inferred = onnx.shape_inference.infer_shapes(skeleton, strict_mode=True, data_prop=True)
@@ -209,9 +256,6 @@ def infer_tensors(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, 
         tensors[tensor.name] = TensorInfo(
             tensor.name, tuple(tensor.dims), numpy_dtype(tensor.data_type)
         )
-    missing = [name for name in _read_outputs(source.proto) if _unresolved(tensors.get(name))]
-    if missing:
-        tensors.update(_run_for_shapes(source, bound, missing))
     return tensors
 
 

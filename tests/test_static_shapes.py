@@ -1,0 +1,431 @@
+"""irwua's own shape rules (irwua/static_shapes.py) against ONNX's shape inference.
+
+Every model here is shaped twice: by the rules and by ``onnx.shape_inference`` (the reference).
+The rules must cover the model (not hand it back) and agree on every tensor ONNX sizes; models
+that do not fit their input shapes must be handed back, so that ONNX's inference refuses them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from builders import model
+from onnx.helper import make_node
+
+import irwua
+import irwua.shapes
+from irwua import IrwuaError
+from irwua.build import build_graph
+from irwua.graph import TensorInfo
+from irwua.ingest import load_model
+from irwua.shapes import bind_inputs, onnx_shapes, rule_shapes
+
+LIGHT = Path(onnx.__file__).parent / "backend/test/data/light"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _both(proto: onnx.ModelProto, shapes=None):
+    """(tensors by irwua's rules, or None when they hand the model back; tensors by ONNX)."""
+    source = load_model(proto)
+    graph = build_graph(source, shapes)
+    bound = bind_inputs(source.proto, shapes or {})
+    by_rules = rule_shapes(source.proto, bound, graph.nodes, graph.constants, graph.opset)
+    return by_rules, onnx_shapes(source, bound)
+
+
+def _assert_agree(by_rules: dict[str, TensorInfo] | None, by_onnx: dict[str, TensorInfo]):
+    assert by_rules is not None, "the rules handed the model back to ONNX"
+    sized = {name: info for name, info in by_onnx.items() if info.shape is not None}
+    assert sized, "ONNX sized nothing"
+    differ = {
+        name: (info.shape, info.dtype, by_rules.get(name))
+        for name, info in sized.items()
+        if name not in by_rules
+        or (by_rules[name].shape, by_rules[name].dtype) != (info.shape, info.dtype)
+    }
+    assert not differ
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*sorted(LIGHT.glob("light_*.onnx")), *sorted(EXAMPLES.glob("*.onnx"))],
+    ids=lambda path: path.stem,
+)
+def test_rules_cover_the_model_zoo_and_agree_with_onnx(path):
+    _assert_agree(*_both(onnx.load(path)))
+
+
+def _w(*shape: int) -> np.ndarray:
+    return np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+
+
+def _i(*values: int) -> np.ndarray:
+    return np.array(values, np.int64)
+
+
+# (id, nodes, inputs, initializers, opset): every rule with the attributes that change shapes.
+OP_CASES = [
+    (
+        "conv_grouped_dilated_strided_padded",
+        [
+            make_node(
+                "Conv",
+                ["x", "w", "b"],
+                ["y"],
+                group=2,
+                dilations=[2, 1],
+                strides=[2, 3],
+                pads=[1, 0, 2, 1],
+            )
+        ],
+        [("x", [1, 4, 11, 13])],
+        {"w": _w(6, 2, 3, 3), "b": _w(6)},
+        17,
+    ),
+    (
+        "conv_auto_pad",
+        [
+            make_node("Conv", ["x", "w"], ["s"], auto_pad="SAME_UPPER", strides=[2, 2]),
+            make_node("Conv", ["s", "w"], ["v"], auto_pad="VALID", strides=[2, 1]),
+        ],
+        [("x", [2, 1, 9, 7])],
+        {"w": _w(1, 1, 3, 3)},
+        13,
+    ),
+    (
+        "conv1d_depthwise",
+        [make_node("Conv", ["x", "w"], ["y"], group=3, kernel_shape=[5])],
+        [("x", [1, 3, 10])],
+        {"w": _w(3, 1, 5)},
+        11,
+    ),
+    (
+        "conv_transpose_grouped",
+        [
+            make_node(
+                "ConvTranspose",
+                ["x", "w", "b"],
+                ["y"],
+                group=2,
+                strides=[2, 2],
+                pads=[1, 1, 1, 1],
+                output_padding=[1, 0],
+                dilations=[1, 2],
+            )
+        ],
+        [("x", [1, 2, 5, 6])],
+        {"w": _w(2, 3, 3, 3), "b": _w(6)},
+        17,
+    ),
+    (
+        "pools",
+        [
+            make_node(
+                "MaxPool",
+                ["x"],
+                ["m", "idx"],
+                kernel_shape=[3, 2],
+                strides=[2, 1],
+                dilations=[1, 2],
+                pads=[1, 0, 1, 0],
+            ),
+            make_node(
+                "AveragePool",
+                ["m"],
+                ["a"],
+                kernel_shape=[2, 2],
+                auto_pad="SAME_LOWER",
+                strides=[2, 2],
+            ),
+            make_node("GlobalAveragePool", ["a"], ["g"]),
+            make_node("GlobalMaxPool", ["x"], ["gm"]),
+        ],
+        [("x", [1, 3, 12, 9])],
+        {},
+        12,
+    ),
+    (
+        "gemm_transposed_broadcast_bias",
+        [make_node("Gemm", ["a", "w", "c"], ["y"], transA=1, transB=1)],
+        [("a", [5, 3])],
+        {"w": _w(4, 5), "c": _w(4)},
+        13,
+    ),
+    (
+        "matmul_vectors_and_batches",
+        [
+            make_node("MatMul", ["v", "m"], ["vm"]),
+            make_node("MatMul", ["m", "u"], ["mu"]),
+            make_node("MatMul", ["b", "c"], ["bc"]),
+        ],
+        [("v", [3]), ("b", [2, 1, 3, 4])],
+        {"m": _w(3, 4), "u": _w(4), "c": _w(5, 4, 6)},
+        13,
+    ),
+    (
+        "reshape_flatten_transpose",
+        [
+            make_node("Reshape", ["x", "target"], ["r"]),
+            make_node("Flatten", ["r"], ["f"], axis=-1),
+            make_node("Flatten", ["x"], ["f0"], axis=0),
+            make_node("Transpose", ["x"], ["t"], perm=[2, 0, 1]),
+            make_node("Transpose", ["x"], ["tr"]),
+        ],
+        [("x", [2, 3, 4])],
+        {"target": _i(0, -1, 2)},
+        14,
+    ),
+    (
+        "squeeze_unsqueeze_attributes",
+        [
+            make_node("Unsqueeze", ["x"], ["u"], axes=[0, -1]),
+            make_node("Squeeze", ["u"], ["s"], axes=[0]),
+            make_node("Squeeze", ["u"], ["all"]),
+        ],
+        [("x", [3, 1, 2])],
+        {},
+        11,
+    ),
+    (
+        "squeeze_unsqueeze_inputs",
+        [make_node("Unsqueeze", ["x", "axes"], ["u"]), make_node("Squeeze", ["u", "first"], ["s"])],
+        [("x", [3, 2])],
+        {"axes": _i(1, -1), "first": _i(-1)},
+        13,
+    ),
+    (
+        "dynamic_flatten_as_torchscript_exports_it",
+        [
+            make_node("Shape", ["x"], ["shape"]),
+            make_node("Gather", ["shape", "zero"], ["n"], axis=0),
+            make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+            make_node("Concat", ["n1", "minus"], ["target"], axis=0),
+            make_node("Shape", ["x"], ["tail"], start=-2),
+            make_node("Reshape", ["x", "target"], ["y"]),
+        ],
+        [("x", [2, 3, 4, 5])],
+        {"zero": np.array(0, np.int64), "axes": _i(0), "minus": _i(-1)},
+        15,
+    ),
+    (
+        "slices",
+        [
+            make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["s"]),
+            make_node("Pad", ["x", "pads"], ["p"]),
+        ],
+        [("x", [6, 8, 5])],
+        {
+            "starts": _i(-1, 1),
+            "ends": _i(-100, 1000),
+            "axes": _i(1, 2),
+            "steps": _i(-2, 2),
+            "pads": _i(0, 1, 2, 1, 0, 3),
+        },
+        13,
+    ),
+    (
+        "slice_attributes",
+        [make_node("Slice", ["x"], ["s"], starts=[1, 0], ends=[9, -1], axes=[2, 0])],
+        [("x", [3, 4, 10])],
+        {},
+        9,
+    ),
+    (
+        "reductions",
+        [
+            make_node("ReduceMean", ["x", "two"], ["m"], keepdims=0),
+            make_node("ReduceSum", ["x", "axes"], ["s"]),
+            make_node("ReduceMax", ["x"], ["all"]),
+            make_node("ReduceL2", ["x", "empty"], ["same"], noop_with_empty_axes=1),
+        ],
+        [("x", [2, 3, 4])],
+        {"two": _i(1, -1), "axes": _i(0), "empty": np.zeros(0, np.int64)},
+        18,
+    ),
+    (
+        "reductions_opset_13",
+        [
+            make_node("ReduceMean", ["x"], ["m"], axes=[1, -1], keepdims=0),
+            make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=0),
+        ],
+        [("x", [2, 3, 4])],
+        {"axes": _i(-2)},
+        13,
+    ),
+    (
+        "concat_split_tile_expand",
+        [
+            make_node("Concat", ["x", "x"], ["c"], axis=-1),
+            make_node("Split", ["c", "sizes"], ["s1", "s2"], axis=2),
+            make_node("Split", ["x"], ["e1", "e2", "e3"], axis=1, num_outputs=3),
+            make_node("Tile", ["x", "reps"], ["t"]),
+            make_node("Expand", ["x", "to"], ["e"]),
+        ],
+        [("x", [2, 7, 1])],
+        {"sizes": _i(1, 1), "reps": _i(1, 2, 3), "to": _i(4, 1, 1, 5)},
+        18,
+    ),
+    (
+        "elementwise_and_logic",
+        [
+            make_node("Add", ["x", "row"], ["a"]),
+            make_node("Equal", ["a", "x"], ["eq"]),
+            make_node("Where", ["eq", "a", "row"], ["w"]),
+            make_node("Cast", ["w"], ["h"], to=10),
+            make_node("Sum", ["x", "row", "col"], ["s"]),
+            make_node("Not", ["eq"], ["n"]),
+            make_node("PRelu", ["x", "slope"], ["p"]),
+            make_node("Clip", ["x", "lo", "hi"], ["cl"]),
+        ],
+        [("x", [3, 4])],
+        {"row": _w(4), "col": _w(3, 1), "slope": _w(4), "lo": np.float32(0), "hi": np.float32(1)},
+        16,
+    ),
+    (
+        "norms_softmax_dropout",
+        [
+            make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["bn"]),
+            make_node("InstanceNormalization", ["bn", "g", "b"], ["inn"]),
+            make_node("LayerNormalization", ["inn", "ln"], ["ln_out"], axis=-2),
+            make_node("Softmax", ["ln_out"], ["sm"], axis=1),
+            make_node("LRN", ["sm"], ["lrn"], size=3),
+            make_node("Dropout", ["lrn"], ["d", "mask"]),
+            make_node("Relu", ["d"], ["out"]),
+        ],
+        [("x", [2, 3, 4, 5])],
+        {"g": _w(3), "b": _w(3), "m": _w(3), "v": np.ones(3, np.float32), "ln": _w(4, 5)},
+        17,
+    ),
+    (
+        "recurrent",
+        [
+            make_node(
+                "LSTM", ["x", "w", "r"], ["y", "h", "c"], hidden_size=5, direction="bidirectional"
+            ),
+            make_node("GRU", ["x", "gw", "gr"], ["gy", "gh"], hidden_size=4, layout=1),
+            make_node("RNN", ["x", "nw", "nr"], ["", "nh"], hidden_size=2),
+        ],
+        [("x", [6, 2, 3])],
+        {
+            "w": _w(2, 20, 3),
+            "r": _w(2, 20, 5),
+            "gw": _w(1, 12, 3),
+            "gr": _w(1, 12, 4),
+            "nw": _w(1, 2, 3),
+            "nr": _w(1, 2, 2),
+        },
+        14,
+    ),
+    (
+        "resize",
+        [
+            make_node("Resize", ["x", "", "scales"], ["up"], mode="nearest"),
+            make_node("Resize", ["x", "", "", "sizes"], ["to"], mode="linear"),
+        ],
+        [("x", [1, 2, 5, 7])],
+        {"scales": np.array([1, 1, 2, 1.5], np.float32), "sizes": _i(1, 2, 3, 9)},
+        13,
+    ),
+    (
+        "upsample_opset_9",
+        [make_node("Upsample", ["x", "scales"], ["up"])],
+        [("x", [1, 2, 5, 7])],
+        {"scales": np.array([1, 1, 2, 3], np.float32)},
+        9,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("nodes", "inputs", "initializers", "opset"),
+    [case[1:] for case in OP_CASES],
+    ids=[case[0] for case in OP_CASES],
+)
+def test_each_rule_agrees_with_onnx(nodes, inputs, initializers, opset):
+    outputs = [(nodes[-1].output[-1], None)]  # All float.
+    _assert_agree(*_both(model(nodes, inputs, outputs, initializers, opset=opset)))
+
+
+def _conv_model() -> onnx.ModelProto:
+    return model(
+        [make_node("Conv", ["x", "w"], ["y"])],
+        [("x", ["N", "C", 8, 8])],
+        [("y", None)],
+        {"w": _w(2, 4, 3, 3)},
+    )
+
+
+# (id, model, input shapes): inputs that do not fit, which ONNX's inference refuses. (It does not
+# check a conv's input channels or a Reshape's element count: neither does irwua, yet.)
+MISFITS = [
+    (
+        "broadcast",
+        model(
+            [make_node("Add", ["x", "b"], ["y"])], [("x", ["N", "F"])], [("y", None)], {"b": _w(4)}
+        ),
+        {"x": (1, 3)},
+    ),
+    (
+        "matmul_inner_dim",
+        model(
+            [make_node("MatMul", ["x", "w"], ["y"])],
+            [("x", ["N", "F"])],
+            [("y", None)],
+            {"w": _w(4, 2)},
+        ),
+        {"x": (2, 5)},
+    ),
+    (
+        "declared_output",
+        model([make_node("Relu", ["x"], ["y"])], [("x", ["N", 4])], [("y", [1, 4])]),
+        {"x": (3, 4)},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("proto", "shapes"), [case[1:] for case in MISFITS], ids=[case[0] for case in MISFITS]
+)
+def test_inputs_that_do_not_fit_go_to_onnx_which_refuses_them(proto, shapes, monkeypatch):
+    asked = []
+    real = irwua.shapes.onnx_shapes
+    monkeypatch.setattr(irwua.shapes, "onnx_shapes", lambda *args: asked.append(1) or real(*args))
+    with pytest.raises(IrwuaError, match="do not fit the model"):
+        irwua.analyze(proto, input_shapes=shapes)
+    assert asked
+
+
+def test_models_the_rules_cover_never_reach_onnx_inference(monkeypatch):
+    def refuse(*_args):
+        raise AssertionError("ONNX's shape inference was run")
+
+    monkeypatch.setattr(irwua.shapes, "onnx_shapes", refuse)
+    fits = irwua.analyze(_conv_model(), input_shapes={"x": (1, 4, 8, 8)})
+    assert fits.graph.shape("y") == (1, 2, 6, 6)
+    resnet = irwua.analyze(LIGHT / "light_resnet50.onnx", passes=["flops"])
+    assert resnet["flops"].total.macs > 4e9
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_rules_cover_torch_exports_of_a_transformer_and_an_lstm(dynamo, tmp_path):
+    """Both torch exporters: the TorchScript one computes attention reshapes from Shape, Gather,
+    Mod and Concat at run time, which the rules follow through the values of small tensors."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = torch.nn.TransformerEncoderLayer(16, 4, 32, batch_first=True)
+            self.encoder = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.lstm = torch.nn.LSTM(16, 8, batch_first=True)
+
+        def forward(self, x):
+            return self.lstm(self.encoder(x))[0]
+
+    path = tmp_path / "net.onnx"
+    torch.onnx.export(Net().eval(), (torch.randn(1, 6, 16),), path, dynamo=dynamo)
+    _assert_agree(*_both(onnx.load(path)))
