@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -31,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.command(args)
     except IrwuaError as exc:
         if args.debug:
-            traceback.print_exc()
+            _print_traceback()
         print(f"irwua: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
@@ -39,13 +38,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # Last resort: one line instead of a traceback.
         if args.debug:
-            traceback.print_exc()
+            _print_traceback()
         print(
             f"irwua: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
             "traceback and please report it)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
+
+
+def _print_traceback() -> None:
+    import traceback  # Only for --debug: every other run starts without it.
+
+    traceback.print_exc()
 
 
 def _print_warning(message, _category, _filename, _lineno, _file=None, _line=None) -> None:

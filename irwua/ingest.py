@@ -85,11 +85,44 @@ def _check_model(proto: onnx.ModelProto, what: str) -> None:
         raise IrwuaError(f"{what} is not a usable ONNX model: its graph has no outputs.")
 
 
+_PLAIN_TYPES = {
+    elem_type: np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).newbyteorder("<")
+    for elem_type in (
+        onnx.TensorProto.FLOAT,
+        onnx.TensorProto.DOUBLE,
+        onnx.TensorProto.FLOAT16,
+        onnx.TensorProto.INT8,
+        onnx.TensorProto.UINT8,
+        onnx.TensorProto.INT16,
+        onnx.TensorProto.UINT16,
+        onnx.TensorProto.INT32,
+        onnx.TensorProto.UINT32,
+        onnx.TensorProto.INT64,
+        onnx.TensorProto.UINT64,
+        onnx.TensorProto.BOOL,
+    )
+}
+"""Element types whose raw data numpy reads as is (little-endian, one element per item)."""
+
+_TYPED_FIELDS = {
+    onnx.TensorProto.FLOAT: "float_data",
+    onnx.TensorProto.DOUBLE: "double_data",
+    onnx.TensorProto.INT32: "int32_data",
+    onnx.TensorProto.INT64: "int64_data",
+}
+"""Element types stored in a repeated field of their own type when not raw."""
+
+
 def tensor_to_array(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray:
-    """Convert a TensorProto to numpy; external data is memory-mapped read-only."""
+    """Convert a TensorProto to numpy; external data is memory-mapped read-only.
+
+    The common layouts (raw data of a plain numeric type, float/double/int32/int64 fields) are
+    read directly, as ``numpy_helper.to_array`` reads them, without its per-call type-table
+    lookups (a ResNet-50 has 500 small tensors); the rest goes through ``to_array``."""
     if tensor.data_location != onnx.TensorProto.EXTERNAL:
         try:
-            return numpy_helper.to_array(tensor)
+            common = _read_common(tensor)
+            return numpy_helper.to_array(tensor) if common is None else common
         except KeyError as exc:  # onnx's type table lacks the element type
             raise IrwuaError(
                 f"Tensor '{tensor.name}' has an unknown element type {tensor.data_type}."
@@ -97,6 +130,18 @@ def tensor_to_array(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarr
         except (ValueError, TypeError) as exc:
             raise IrwuaError(f"Tensor '{tensor.name}' cannot be read: {exc}.") from exc
     return _map_external(tensor, base_dir)
+
+
+def _read_common(tensor: onnx.TensorProto) -> np.ndarray | None:
+    """The value of a tensor stored in one of the common layouts, else None."""
+    plain = _PLAIN_TYPES.get(tensor.data_type)
+    if plain is None:
+        return None
+    dims = tuple(tensor.dims)
+    if tensor.HasField("raw_data"):
+        return np.frombuffer(tensor.raw_data, plain).reshape(dims)
+    field = _TYPED_FIELDS.get(tensor.data_type)
+    return None if field is None else np.array(getattr(tensor, field), plain).reshape(dims)
 
 
 def _map_external(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray:

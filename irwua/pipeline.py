@@ -13,13 +13,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from irwua.data import Dataset
 from irwua.errors import IrwuaError
 from irwua.graph import LayerGraph
+
+if TYPE_CHECKING:
+    from irwua.data import Dataset
 
 
 class PassResult:

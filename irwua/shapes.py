@@ -14,15 +14,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 
-from irwua.data import InputSpec
 from irwua.errors import IrwuaError, root_reason
 from irwua.graph import ConstantTable, Node, TensorInfo
 from irwua.ingest import ModelSource, initializers, numpy_dtype, subgraphs
 from irwua.static_shapes import static_shapes
+
+if TYPE_CHECKING:
+    from irwua.data import InputSpec
 
 Shape = tuple[int, ...]
 
@@ -54,6 +57,8 @@ def model_inputs(proto: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 def input_specs(proto: onnx.ModelProto) -> list[InputSpec]:
     """The model's inputs as declared: name, numpy dtype, dims, and the table an id input
     indexes."""
+    from irwua.data import InputSpec  # Needed with data only: the CLI starts faster without.
+
     tables = _id_tables(proto.graph)
     return [
         InputSpec(
@@ -212,7 +217,8 @@ def infer_tensors(
     tensors = rule_shapes(source.proto, bound, nodes, constants, opset)
     if tensors is None:
         tensors = onnx_shapes(source, bound)
-    missing = [name for name in _read_outputs(source.proto) if _unresolved(tensors.get(name))]
+    outputs = [vi.name for vi in source.proto.graph.output]
+    missing = [name for name in _read_outputs(nodes, outputs) if _unresolved(tensors.get(name))]
     if missing:
         tensors.update(_run_for_shapes(source, bound, missing))
     return tensors
@@ -342,18 +348,12 @@ def _unresolved(info: TensorInfo | None) -> bool:
     return info is None or info.shape is None
 
 
-def _read_outputs(proto: onnx.ModelProto) -> list[str]:
+def _read_outputs(nodes: list[Node], graph_outputs: list[str]) -> list[str]:
     """Node outputs of the main graph that something uses: a node (here or in a subgraph) reads
     them or the graph returns them. An unread output (the mask of an old Dropout, which ONNX's
     inference leaves unsized) needs no shape, so it never costs an onnxruntime run."""
-    used = {vi.name for vi in proto.graph.output}
-    pending = [proto.graph]
-    while pending:
-        graph = pending.pop()
-        for node in graph.node:
-            used.update(node.input)
-            pending.extend(sub for _, sub in subgraphs(node))
-    return [out for node in proto.graph.node for out in node.output if out in used]
+    used = set(graph_outputs).union(*(node.inputs for node in nodes))
+    return [out for node in nodes if not node.scope for out in node.outputs if out in used]
 
 
 def _run_for_shapes(
