@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 
 import onnx
@@ -101,5 +100,5 @@ def _named(layers: list[Layer], names: Mapping[str, str], notes: Mapping[str, st
         if used[name] > 1:
             name = f"{name}#{used[name]}"
         note = "; ".join(filter(None, (layer.note, notes.get(layer.node)))) or None
-        renamed.append(replace(layer, name=name, framework_name=framework, note=note))
+        renamed.append(layer._replace(name=name, framework_name=framework, note=note))
     return renamed

@@ -12,8 +12,8 @@ import functools
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -23,8 +23,7 @@ from onnx import numpy_helper
 from irwua.errors import IrwuaError
 
 
-@dataclass(frozen=True)
-class ModelSource:
+class ModelSource(NamedTuple):
     """A parsed model and where it came from (for provenance and external data)."""
 
     proto: onnx.ModelProto

@@ -30,7 +30,6 @@ scale, from ``constants``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 from irwua.constants import ConstantTable, dequantized_name
 from irwua.graph import Layer, Node
@@ -185,8 +184,7 @@ def _bias_add(
 
 def _with_bias(layer: Layer, add: Node) -> Layer:
     bias = next(name for name in add.inputs if name != layer.output)
-    return replace(
-        layer,
+    return layer._replace(
         nodes=(layer.node, add.name),
         tensors={**layer.tensors, "bias": bias},
         output=add.outputs[0],

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -129,8 +129,7 @@ class Options:
             raise IrwuaError(f"tolerance must be in (0, 1), got {self.tolerance!r}.")
 
 
-@dataclass(frozen=True)
-class PassContext:
+class PassContext(NamedTuple):
     """What a pass sees: the graph, the results of the passes it required, the options, and the
     user's data (None when none was given)."""
 
@@ -142,8 +141,7 @@ class PassContext:
     """One class id (or one-hot row) per sample of ``data``, when the user gave labels."""
 
 
-@dataclass(frozen=True)
-class PassSpec:
+class PassSpec(NamedTuple):
     name: str
     requires: tuple[str, ...]
     description: str

@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,7 @@ def prune_model(
     outputs = predict(pruned, evaluation, options.batch_size, "pruned model", options.progress)
     label_array = None if analysis.labels is None else analysis.labels[: len(reference)]
     batch = next(iter(evaluation.batches(options.batch_size)))
-    after_graph = build_graph(replace(graph.source, proto=proto, sha256=None), _shapes(graph))
+    after_graph = build_graph(graph.source._replace(proto=proto, sha256=None), _shapes(graph))
     after_flops = PassManager(after_graph, options).run(["flops"])["flops"].total
     return Pruned(
         proto=proto,

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from irwua.graph import Layer, LayerGraph, Node
 from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
@@ -27,9 +27,9 @@ from irwua.pipeline import PassContext, PassResult, register_pass
 COUNTS = ("macs", "flops", "params", "weight_bytes", "activation_bytes")
 
 
-@dataclass(frozen=True)
-class Counts:
-    """The five counts irwua reports for a node, a layer or a whole model (per sample)."""
+class Counts(NamedTuple):
+    """The five counts irwua reports for a node, a layer or a whole model (per sample);
+    ``+`` adds them (a NamedTuple, like the layer graph's records)."""
 
     macs: int = 0
     flops: int = 0
@@ -48,8 +48,7 @@ class Counts:
 
     def scaled(self, factor: int) -> Counts:
         """Compute counts repeated ``factor`` times (weights are stored once)."""
-        return replace(
-            self,
+        return self._replace(
             macs=self.macs * factor,
             flops=self.flops * factor,
             activation_bytes=self.activation_bytes * factor,
@@ -111,7 +110,7 @@ def run_flops(context: PassContext) -> FlopsResult:
     branches: dict[str, Counts] = {}
     compute = _scope_total("", graph, nodes, notes, branches)
     params, weight_bytes = _stored_weights(graph)
-    total = replace(compute, params=params, weight_bytes=weight_bytes)
+    total = compute._replace(params=params, weight_bytes=weight_bytes)
     layers = {layer.name: _layer_counts(layer, nodes) for layer in graph.layers}
     by_op: dict[str, Counts] = {}
     for node in graph.nodes:

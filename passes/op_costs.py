@@ -44,20 +44,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 Shape = tuple[int, ...]
 
 
-@dataclass(frozen=True)
-class Cost:
+class Cost(NamedTuple):
     macs: int
     flops: int
 
 
-@dataclass(frozen=True)
-class OpShapes:
+class OpShapes(NamedTuple):
     """What a cost formula may read: input/output shapes (None if absent) and attributes."""
 
     ins: Sequence[Shape | None]
