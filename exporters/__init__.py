@@ -10,14 +10,13 @@ and a framework package is imported only when the model needs it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from irwua.ingest import ModelSource, load_model
 
 
-@dataclass(frozen=True)
-class LoadedModel:
+class LoadedModel(NamedTuple):
     """An ONNX model ready for ingest, and what the front-end knows about its layers.
 
     ``layer_names`` maps an ONNX node name to the framework's name for that layer
@@ -30,8 +29,8 @@ class LoadedModel:
 
     source: ModelSource
     framework: str = "onnx"
-    layer_names: Mapping[str, str] = field(default_factory=dict)
-    layer_notes: Mapping[str, str] = field(default_factory=dict)
+    layer_names: Mapping[str, str] = MappingProxyType({})
+    layer_notes: Mapping[str, str] = MappingProxyType({})
     notes: tuple[str, ...] = ()
     framework_params: int | None = None
 
