@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 
 from irwua.constants import collect_constants
-from irwua.graph import Layer, LayerGraph, Node, TensorInfo
+from irwua.graph import ConstantTable, Layer, LayerGraph, Node, TensorInfo
 from irwua.ingest import ModelSource, attributes, initializers, opset_version, subgraphs
 from irwua.layers import find_layers
 from irwua.shapes import Shape, batch_size, bind_inputs, infer_tensors, model_inputs
@@ -30,8 +30,7 @@ def build_graph(
     bound = bind_inputs(proto, input_shapes or {})
     # Constants first: reading them checks every external-data location before onnxruntime
     # (which shape inference may run) is given the model.
-    nodes = _flatten(proto.graph, scope="", used=set(), base_dir=source.base_dir)
-    constants = collect_constants(initializers(proto.graph), nodes, opset, source.base_dir)
+    nodes, constants = nodes_and_constants(source, opset)
     tensors: dict[str, TensorInfo] = infer_tensors(source, bound, nodes, constants, opset)
     layers = _named(find_layers(nodes, constants), layer_names or {}, layer_notes or {})
     metadata = {
@@ -57,6 +56,14 @@ def build_graph(
         metadata=metadata,
         source=source,
     )
+
+
+def nodes_and_constants(source: ModelSource, opset: int) -> tuple[list[Node], ConstantTable]:
+    """Every op of the model (subgraph ops flattened, topologically ordered) and its constant
+    tensors: what shape inference and the layer graph are built from."""
+    nodes = _flatten(source.proto.graph, scope="", used=set(), base_dir=source.base_dir)
+    constants = collect_constants(initializers(source.proto.graph), nodes, opset, source.base_dir)
+    return nodes, constants
 
 
 def _flatten(

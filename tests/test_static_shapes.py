@@ -1,8 +1,10 @@
-"""irwua's own shape rules (irwua/static_shapes.py) against ONNX's shape inference.
+"""irwua's own shape rules (irwua/shape_rules.py, run by irwua/static_shapes.py) against ONNX's
+shape inference, on the model zoo, torch exports and one hand-built model per rule.
 
 Every model here is shaped twice: by the rules and by ``onnx.shape_inference`` (the reference).
 The rules must cover the model (not hand it back) and agree on every tensor ONNX sizes; models
 that do not fit their input shapes must be handed back, so that ONNX's inference refuses them.
+tests/test_static_shapes_random.py does the same on random models.
 """
 
 from __future__ import annotations
@@ -14,39 +16,14 @@ import onnx
 import pytest
 from builders import model
 from onnx.helper import make_node
+from shape_paths import assert_agree, both_ways, floats, ints
 
 import irwua
 import irwua.shapes
 from irwua import IrwuaError
-from irwua.build import build_graph
-from irwua.graph import TensorInfo
-from irwua.ingest import load_model
-from irwua.shapes import bind_inputs, onnx_shapes, rule_shapes
 
 LIGHT = Path(onnx.__file__).parent / "backend/test/data/light"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def _both(proto: onnx.ModelProto, shapes=None):
-    """(tensors by irwua's rules, or None when they hand the model back; tensors by ONNX)."""
-    source = load_model(proto)
-    graph = build_graph(source, shapes)
-    bound = bind_inputs(source.proto, shapes or {})
-    by_rules = rule_shapes(source.proto, bound, graph.nodes, graph.constants, graph.opset)
-    return by_rules, onnx_shapes(source, bound)
-
-
-def _assert_agree(by_rules: dict[str, TensorInfo] | None, by_onnx: dict[str, TensorInfo]):
-    assert by_rules is not None, "the rules handed the model back to ONNX"
-    sized = {name: info for name, info in by_onnx.items() if info.shape is not None}
-    assert sized, "ONNX sized nothing"
-    differ = {
-        name: (info.shape, info.dtype, by_rules.get(name))
-        for name, info in sized.items()
-        if name not in by_rules
-        or (by_rules[name].shape, by_rules[name].dtype) != (info.shape, info.dtype)
-    }
-    assert not differ
 
 
 @pytest.mark.parametrize(
@@ -55,15 +32,7 @@ def _assert_agree(by_rules: dict[str, TensorInfo] | None, by_onnx: dict[str, Ten
     ids=lambda path: path.stem,
 )
 def test_rules_cover_the_model_zoo_and_agree_with_onnx(path):
-    _assert_agree(*_both(onnx.load(path)))
-
-
-def _w(*shape: int) -> np.ndarray:
-    return np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
-
-
-def _i(*values: int) -> np.ndarray:
-    return np.array(values, np.int64)
+    assert_agree(*both_ways(onnx.load(path)))
 
 
 # (id, nodes, inputs, initializers, opset): every rule with the attributes that change shapes.
@@ -82,7 +51,7 @@ OP_CASES = [
             )
         ],
         [("x", [1, 4, 11, 13])],
-        {"w": _w(6, 2, 3, 3), "b": _w(6)},
+        {"w": floats(6, 2, 3, 3), "b": floats(6)},
         17,
     ),
     (
@@ -92,14 +61,14 @@ OP_CASES = [
             make_node("Conv", ["s", "w"], ["v"], auto_pad="VALID", strides=[2, 1]),
         ],
         [("x", [2, 1, 9, 7])],
-        {"w": _w(1, 1, 3, 3)},
+        {"w": floats(1, 1, 3, 3)},
         13,
     ),
     (
         "conv1d_depthwise",
         [make_node("Conv", ["x", "w"], ["y"], group=3, kernel_shape=[5])],
         [("x", [1, 3, 10])],
-        {"w": _w(3, 1, 5)},
+        {"w": floats(3, 1, 5)},
         11,
     ),
     (
@@ -117,7 +86,7 @@ OP_CASES = [
             )
         ],
         [("x", [1, 2, 5, 6])],
-        {"w": _w(2, 3, 3, 3), "b": _w(6)},
+        {"w": floats(2, 3, 3, 3), "b": floats(6)},
         17,
     ),
     (
@@ -151,7 +120,7 @@ OP_CASES = [
         "gemm_transposed_broadcast_bias",
         [make_node("Gemm", ["a", "w", "c"], ["y"], transA=1, transB=1)],
         [("a", [5, 3])],
-        {"w": _w(4, 5), "c": _w(4)},
+        {"w": floats(4, 5), "c": floats(4)},
         13,
     ),
     (
@@ -162,7 +131,7 @@ OP_CASES = [
             make_node("MatMul", ["b", "c"], ["bc"]),
         ],
         [("v", [3]), ("b", [2, 1, 3, 4])],
-        {"m": _w(3, 4), "u": _w(4), "c": _w(5, 4, 6)},
+        {"m": floats(3, 4), "u": floats(4), "c": floats(5, 4, 6)},
         13,
     ),
     (
@@ -175,7 +144,7 @@ OP_CASES = [
             make_node("Transpose", ["x"], ["tr"]),
         ],
         [("x", [2, 3, 4])],
-        {"target": _i(0, -1, 2)},
+        {"target": ints(0, -1, 2)},
         14,
     ),
     (
@@ -193,7 +162,7 @@ OP_CASES = [
         "squeeze_unsqueeze_inputs",
         [make_node("Unsqueeze", ["x", "axes"], ["u"]), make_node("Squeeze", ["u", "first"], ["s"])],
         [("x", [3, 2])],
-        {"axes": _i(1, -1), "first": _i(-1)},
+        {"axes": ints(1, -1), "first": ints(-1)},
         13,
     ),
     (
@@ -207,7 +176,7 @@ OP_CASES = [
             make_node("Reshape", ["x", "target"], ["y"]),
         ],
         [("x", [2, 3, 4, 5])],
-        {"zero": np.array(0, np.int64), "axes": _i(0), "minus": _i(-1)},
+        {"zero": np.array(0, np.int64), "axes": ints(0), "minus": ints(-1)},
         15,
     ),
     (
@@ -218,11 +187,11 @@ OP_CASES = [
         ],
         [("x", [6, 8, 5])],
         {
-            "starts": _i(-1, 1),
-            "ends": _i(-100, 1000),
-            "axes": _i(1, 2),
-            "steps": _i(-2, 2),
-            "pads": _i(0, 1, 2, 1, 0, 3),
+            "starts": ints(-1, 1),
+            "ends": ints(-100, 1000),
+            "axes": ints(1, 2),
+            "steps": ints(-2, 2),
+            "pads": ints(0, 1, 2, 1, 0, 3),
         },
         13,
     ),
@@ -242,7 +211,7 @@ OP_CASES = [
             make_node("ReduceL2", ["x", "empty"], ["same"], noop_with_empty_axes=1),
         ],
         [("x", [2, 3, 4])],
-        {"two": _i(1, -1), "axes": _i(0), "empty": np.zeros(0, np.int64)},
+        {"two": ints(1, -1), "axes": ints(0), "empty": np.zeros(0, np.int64)},
         18,
     ),
     (
@@ -252,7 +221,7 @@ OP_CASES = [
             make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=0),
         ],
         [("x", [2, 3, 4])],
-        {"axes": _i(-2)},
+        {"axes": ints(-2)},
         13,
     ),
     (
@@ -265,7 +234,7 @@ OP_CASES = [
             make_node("Expand", ["x", "to"], ["e"]),
         ],
         [("x", [2, 7, 1])],
-        {"sizes": _i(1, 1), "reps": _i(1, 2, 3), "to": _i(4, 1, 1, 5)},
+        {"sizes": ints(1, 1), "reps": ints(1, 2, 3), "to": ints(4, 1, 1, 5)},
         18,
     ),
     (
@@ -281,7 +250,13 @@ OP_CASES = [
             make_node("Clip", ["x", "lo", "hi"], ["cl"]),
         ],
         [("x", [3, 4])],
-        {"row": _w(4), "col": _w(3, 1), "slope": _w(4), "lo": np.float32(0), "hi": np.float32(1)},
+        {
+            "row": floats(4),
+            "col": floats(3, 1),
+            "slope": floats(4),
+            "lo": np.float32(0),
+            "hi": np.float32(1),
+        },
         16,
     ),
     (
@@ -296,7 +271,13 @@ OP_CASES = [
             make_node("Relu", ["d"], ["out"]),
         ],
         [("x", [2, 3, 4, 5])],
-        {"g": _w(3), "b": _w(3), "m": _w(3), "v": np.ones(3, np.float32), "ln": _w(4, 5)},
+        {
+            "g": floats(3),
+            "b": floats(3),
+            "m": floats(3),
+            "v": np.ones(3, np.float32),
+            "ln": floats(4, 5),
+        },
         17,
     ),
     (
@@ -310,12 +291,12 @@ OP_CASES = [
         ],
         [("x", [6, 2, 3])],
         {
-            "w": _w(2, 20, 3),
-            "r": _w(2, 20, 5),
-            "gw": _w(1, 12, 3),
-            "gr": _w(1, 12, 4),
-            "nw": _w(1, 2, 3),
-            "nr": _w(1, 2, 2),
+            "w": floats(2, 20, 3),
+            "r": floats(2, 20, 5),
+            "gw": floats(1, 12, 3),
+            "gr": floats(1, 12, 4),
+            "nw": floats(1, 2, 3),
+            "nr": floats(1, 2, 2),
         },
         14,
     ),
@@ -326,7 +307,7 @@ OP_CASES = [
             make_node("Resize", ["x", "", "", "sizes"], ["to"], mode="linear"),
         ],
         [("x", [1, 2, 5, 7])],
-        {"scales": np.array([1, 1, 2, 1.5], np.float32), "sizes": _i(1, 2, 3, 9)},
+        {"scales": np.array([1, 1, 2, 1.5], np.float32), "sizes": ints(1, 2, 3, 9)},
         13,
     ),
     (
@@ -346,7 +327,7 @@ OP_CASES = [
 )
 def test_each_rule_agrees_with_onnx(nodes, inputs, initializers, opset):
     outputs = [(nodes[-1].output[-1], None)]  # All float.
-    _assert_agree(*_both(model(nodes, inputs, outputs, initializers, opset=opset)))
+    assert_agree(*both_ways(model(nodes, inputs, outputs, initializers, opset=opset)))
 
 
 def _conv_model() -> onnx.ModelProto:
@@ -354,7 +335,7 @@ def _conv_model() -> onnx.ModelProto:
         [make_node("Conv", ["x", "w"], ["y"])],
         [("x", ["N", "C", 8, 8])],
         [("y", None)],
-        {"w": _w(2, 4, 3, 3)},
+        {"w": floats(2, 4, 3, 3)},
     )
 
 
@@ -364,7 +345,10 @@ MISFITS = [
     (
         "broadcast",
         model(
-            [make_node("Add", ["x", "b"], ["y"])], [("x", ["N", "F"])], [("y", None)], {"b": _w(4)}
+            [make_node("Add", ["x", "b"], ["y"])],
+            [("x", ["N", "F"])],
+            [("y", None)],
+            {"b": floats(4)},
         ),
         {"x": (1, 3)},
     ),
@@ -374,7 +358,7 @@ MISFITS = [
             [make_node("MatMul", ["x", "w"], ["y"])],
             [("x", ["N", "F"])],
             [("y", None)],
-            {"w": _w(4, 2)},
+            {"w": floats(4, 2)},
         ),
         {"x": (2, 5)},
     ),
@@ -428,4 +412,4 @@ def test_rules_cover_torch_exports_of_a_transformer_and_an_lstm(dynamo, tmp_path
 
     path = tmp_path / "net.onnx"
     torch.onnx.export(Net().eval(), (torch.randn(1, 6, 16),), path, dynamo=dynamo)
-    _assert_agree(*_both(onnx.load(path)))
+    assert_agree(*both_ways(onnx.load(path)))
