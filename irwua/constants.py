@@ -28,14 +28,21 @@ from irwua.ingest import numpy_dtype, tensor_to_array
 Folder = Callable[[list[np.ndarray], Mapping[str, object], int], np.ndarray]
 
 
+CONSTANT_NUMBERS = {
+    "value_float": np.float32,
+    "value_floats": np.float32,
+    "value_int": np.int64,
+    "value_ints": np.int64,
+}
+"""A Constant's number attributes (opset 12 on) and the element type the spec gives each."""
+
+
 def _constant(_inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int) -> np.ndarray:
-    for key in ("value", "value_float", "value_int"):
+    if "value" in attrs:
+        return np.asarray(attrs["value"])
+    for key, dtype in CONSTANT_NUMBERS.items():
         if key in attrs:
-            return np.asarray(attrs[key])
-    if "value_floats" in attrs:
-        return np.asarray(attrs["value_floats"], dtype=np.float32)
-    if "value_ints" in attrs:
-        return np.asarray(attrs["value_ints"], dtype=np.int64)
+            return np.asarray(attrs[key], dtype)
     raise ValueError("Constant node without a supported value attribute")
 
 

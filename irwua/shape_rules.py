@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import onnx
 
+from irwua.constants import CONSTANT_NUMBERS
 from irwua.graph import Node, TensorInfo
 from irwua.ingest import numpy_dtype
 
@@ -424,20 +425,12 @@ def _element_type(elem_type: int) -> np.dtype:
     return numpy_dtype(elem_type)
 
 
-_CONSTANT_NUMBERS = {
-    "value_float": np.float32,
-    "value_floats": np.float32,
-    "value_int": np.int64,
-    "value_ints": np.int64,
-}
-
-
 def _constant(node: Node, _ops: Operands, opset: int) -> list[Output]:
     """Constant: a tensor ``value``, or (from opset 12 on) a number or list of numbers."""
     if "value" in node.attrs:
         value = np.asarray(node.attrs["value"])
         return [(value.shape, value.dtype)]
-    for key, dtype in _CONSTANT_NUMBERS.items():
+    for key, dtype in CONSTANT_NUMBERS.items():
         if key in node.attrs and opset >= 12:
             return [(np.shape(node.attrs[key]), np.dtype(dtype))]
     raise NotCovered  # A sparse or string value.

@@ -57,6 +57,23 @@ def test_weights_in_constant_nodes_and_behind_cast_transpose_chains():
     np.testing.assert_array_equal(_weight(analysis, "proj"), w.astype(np.float32).T)
 
 
+def test_constant_number_attributes_take_the_spec_types():
+    """Constant's value_float(s) are float32 and value_int(s) int64 (ONNX's spec), also in the
+    constant table, whose values numpy would otherwise widen to float64."""
+    nodes = [
+        helper.make_node("Constant", [], ["f"], value_float=0.5),
+        helper.make_node("Constant", [], ["fs"], value_floats=[0.5, 2.0, 1.0]),
+        helper.make_node("Constant", [], ["i"], value_int=2),
+        helper.make_node("Mul", ["x", "f"], ["a"]),
+        helper.make_node("Mul", ["a", "fs"], ["b"]),
+        helper.make_node("Unsqueeze", ["b", "i"], ["y"]),
+    ]
+    graph = irwua.analyze(model(nodes, [("x", [1, 3])], [("y", None)])).graph
+    types = {name: graph.constants.values[name].dtype for name in ("f", "fs", "i")}
+    assert types == {"f": np.float32, "fs": np.float32, "i": np.int64}
+    assert graph.tensors["f"].dtype == np.float32 and graph.shape("y") == (1, 3, 1)
+
+
 def test_constant_of_shape_weights_are_views_not_copies():
     nodes = [
         helper.make_node(
