@@ -85,8 +85,7 @@ def variants(analysis: irwua.Analysis) -> list[dict]:
     """The pruned weights of a global importance sweep, one dict per ratio."""
     graph = analysis.graph
     names = [layer.name for layer in prunable_layers(graph)]
-    importance = {name: analysis["importance"].layers[name].weight for name in names}
-    order = ranking(graph, names, "importance", importance, structured=False)
+    order = ranking(graph, names, "importance", analysis["importance"].layers, structured=False)
     return [zeroed(graph, order.pruned(ratio)) for ratio in RATIOS]
 
 
