@@ -47,9 +47,16 @@ def _constant(_inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: in
 
 
 def _constant_of_shape(inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int):
-    fill = np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)[:1]
-    shape = tuple(int(d) for d in inputs[0].reshape(-1))
-    return np.broadcast_to(fill.reshape(()), shape)
+    """The fill value repeated over the shape without allocating it: every element is the one
+    stored value (zero strides, read-only), as ``np.broadcast_to`` gives but built directly, as
+    model-zoo files hold hundreds of these weights."""
+    fill = np.array(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)[:1]
+    shape = tuple(inputs[0].reshape(-1).tolist())
+    if min(shape, default=0) < 0:
+        raise ValueError("negative dimension")
+    value = np.ndarray(shape, fill.dtype, buffer=fill, strides=(0,) * len(shape))
+    value.flags.writeable = False
+    return value
 
 
 def _cast(inputs: list[np.ndarray], attrs: Mapping[str, object], _opset: int) -> np.ndarray:

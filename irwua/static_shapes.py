@@ -89,8 +89,8 @@ def _infer_node(
     for name, (shape, dtype) in zip(node.outputs, outputs, strict=False):
         if not name:
             continue
-        shape = tuple(int(d) for d in shape)
-        if any(d < 0 for d in shape):
+        shape = tuple(map(int, shape))
+        if min(shape, default=0) < 0:
             raise NotCovered
         if name in known and (not folded or known[name].shape != shape):
             raise NotCovered  # A name written twice, or a fold that the spec contradicts.
