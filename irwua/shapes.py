@@ -234,10 +234,10 @@ def rule_shapes(
     """The shapes from irwua's own rules, or None when they do not cover the model."""
     inputs = {}
     for vi in model_inputs(proto):
-        elem_type = vi.type.tensor_type.elem_type
-        if not elem_type or vi.name not in bound:
+        dtype = _declared_dtype(vi)
+        if dtype is None or vi.name not in bound:
             return None
-        inputs[vi.name] = TensorInfo(vi.name, bound[vi.name], numpy_dtype(elem_type))
+        inputs[vi.name] = TensorInfo(vi.name, bound[vi.name], dtype)
     declared = {
         vi.name: (_declared_dims(vi), _declared_dtype(vi))
         for vi in [*proto.graph.value_info, *proto.graph.output]
