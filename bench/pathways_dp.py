@@ -4,7 +4,7 @@ Ten dense random connection matrices 4096 x 4096 (float32, seed 0) chain an inpu
 units through 10 layers of 4,096 units; K = 10. Timed in this process, interleaved, median of
 the repeats (wall and CPU seconds):
 
-* ``dp``: ``irwua.kbest.k_best`` as the pass runs it (grouped two-stage source selection over
+* ``dp``: ``irwua.units.kbest.k_best`` as the pass runs it (grouped two-stage source selection over
   chunks of target units);
 * ``dp-plain``: the same DP with the plain selection of the K best sources (one
   ``np.argpartition`` over every source of every target unit): the reference;
@@ -35,7 +35,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from common import machine_info
 
-from irwua import kbest
+from irwua.units import kbest
 
 LAYERS, UNITS, K = 10, 4096, 10
 TARGET_SECONDS = 1.0

@@ -5,7 +5,8 @@ process, interleaved, on the same variants (a global importance sweep, unstructu
 0.1 ... 0.9):
 
 * ``rebuilt`` (what the pass does): for each variant, a copy of the model with the pruned
-  weights as initializers (``irwua.surgery.with_tensors``), a new session, a pass over the data;
+  weights as initializers (``irwua.pruning.edits.with_tensors``), a new session, a pass over the
+  data;
 * ``fed``: one onnxruntime session whose prunable weights are graph inputs; each variant is one
   more pass over the data with other arrays fed in (no session set-up per variant, but
   onnxruntime cannot pre-pack weights it does not know in advance).
@@ -35,12 +36,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import REPO_ROOT, machine_info
 
 import irwua
-from irwua.data import make_dataset
-from irwua.fidelity import predict
-from irwua.prune import prunable_layers, ranking, zeroed
-from irwua.runtime import make_session
-from irwua.shapes import input_specs
-from irwua.surgery import with_tensors
+from irwua.data.dataset import make_dataset
+from irwua.ingest.inputs import input_specs
+from irwua.pruning.edits import with_tensors, zeroed
+from irwua.pruning.ranking import prunable_layers, ranking
+from irwua.runtime.fidelity import predict
+from irwua.runtime.sessions import make_session
 
 RATIOS = tuple(round(0.1 * step, 1) for step in range(1, 10))
 BATCH = 64

@@ -1,38 +1,20 @@
 """Front-ends: whatever model the user holds becomes an ONNX ``ModelSource`` plus a map back to
 the framework's own layer names.
 
-``load(model)`` accepts an ONNX path or ``onnx.ModelProto``, a torch module (``torch_export``), a
-Keras model or tf.Module (``keras_export``), or the path of a saved model of either framework.
+``load(model)`` accepts an ONNX path or ``onnx.ModelProto``, a torch module (``torch.export``), a
+Keras model or tf.Module (``keras.export``), or the path of a saved model of either framework.
 ``detect`` picks the front-end from the object's type or the path without importing any framework,
 and a framework package is imported only when the model needs it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
-from irwua.ingest import ModelSource, load_model
+from irwua.exporters.loaded import LoadedModel
+from irwua.ingest.model_file import load_model
 
-
-class LoadedModel(NamedTuple):
-    """An ONNX model ready for ingest, and what the front-end knows about its layers.
-
-    ``layer_names`` maps an ONNX node name to the framework's name for that layer
-    (``features.3``, ``dense_1``); ``layer_notes`` maps an ONNX node name to a remark such as a
-    BatchNorm folded into it; ``notes`` are remarks about the export as a whole.
-    ``framework_params`` is the framework's own parameter count (torch's
-    ``sum(p.numel() for p in model.parameters())``, Keras' ``count_params()``), which can differ
-    from what the exported graph stores (see the notes).
-    """
-
-    source: ModelSource
-    framework: str = "onnx"
-    layer_names: Mapping[str, str] = MappingProxyType({})
-    layer_notes: Mapping[str, str] = MappingProxyType({})
-    notes: tuple[str, ...] = ()
-    framework_params: int | None = None
+__all__ = ["LoadedModel", "load"]
 
 
 def load(
@@ -47,11 +29,11 @@ def load(
 
     kind = detect_framework(model, framework)
     if kind == "torch":
-        from irwua.exporters.torch_export import load_torch
+        from irwua.exporters.torch.export import load_torch
 
         return load_torch(model, example, trust_pickle)
     if kind == "tensorflow":
-        from irwua.exporters.keras_export import load_tensorflow
+        from irwua.exporters.keras.export import load_tensorflow
 
         return load_tensorflow(model, example, trust_pickle)
     return LoadedModel(load_model(model))

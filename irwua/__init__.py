@@ -8,11 +8,11 @@ Every model becomes ONNX, ONNX becomes a layer graph, and analysis passes run ov
     analysis.save("irwua-report")
 """
 
-__version__ = "0.1.0"
-
 from irwua.analysis import Analysis, analyze
 from irwua.errors import IrwuaError
-from irwua.pipeline import Options, available_passes
+from irwua.options import Options
+from irwua.pipeline import available_passes
+from irwua.version import __version__
 
 __all__ = [
     "Analysis",
@@ -24,12 +24,14 @@ __all__ = [
     "analyze",
     "available_passes",
     "compare",
+    "prune_model",
 ]
 
 _LAZY = {
     "compare": "irwua.comparison",
     "Comparison": "irwua.comparison",
     "Tracker": "irwua.tracking",
+    "prune_model": "irwua.pruned",
 }
 """Public names imported on first use, so that ``import irwua`` stays quick for the CLI."""
 

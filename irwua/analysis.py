@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,15 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from irwua import __version__
-from irwua.build import build_graph
 from irwua.errors import IrwuaError
-from irwua.graph import LayerGraph
-from irwua.pipeline import Options, PassManager, PassResult
-from irwua.shapes import Shape, input_specs
+from irwua.ingest.build import build_graph
+from irwua.ingest.inputs import Shape, input_specs
+from irwua.ir.graph import LayerGraph
+from irwua.options import Options
+from irwua.pipeline import PassManager, PassResult
+from irwua.report.files import write_files
+from irwua.version import __version__
 
 if TYPE_CHECKING:
-    from irwua.data import Dataset
+    from irwua.data.dataset import Dataset
 
 DEFAULT_PASSES = ("flops",)
 
@@ -155,7 +156,9 @@ def analyze(
     loaded = load(model, framework=framework, example=data, trust_pickle=trust_pickle)
     dataset = None
     if data is not None:
-        from irwua.data import make_dataset  # Imported with data only: the CLI starts faster.
+        from irwua.data.dataset import (
+            make_dataset,  # Imported with data only: the CLI starts faster.
+        )
 
         dataset = make_dataset(data, input_specs(loaded.source.proto))
     shapes = dataset.sample_shapes() if dataset is not None else {}
@@ -166,7 +169,7 @@ def analyze(
     graph.metadata["framework_params"] = loaded.framework_params
     label_array = None
     if labels is not None:
-        from irwua.fidelity import check_labels
+        from irwua.data.labels import check_labels
 
         label_array = check_labels(labels, dataset.samples)
     manager = PassManager(graph, options or Options(), data=dataset, labels=label_array)
@@ -174,34 +177,6 @@ def analyze(
     return Analysis(
         graph, dict(manager.results), dict(manager.seconds), manager.options, dataset, label_array
     )
-
-
-def write_files(directory: Path, contents: Mapping[str, str | bytes]) -> dict[str, Path]:
-    """Write files atomically: each to a temporary name in ``directory``, then renamed."""
-    staged: dict[Path, Path] = {}
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, text in contents.items():
-            handle, temp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-            staged[Path(temp)] = directory / name
-            os.fchmod(handle, _new_file_mode())  # mkstemp makes 0600; give what open() would.
-            data = text.encode("utf-8") if isinstance(text, str) else text
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-        for temp, final in staged.items():
-            os.replace(temp, final)
-    except OSError as exc:
-        for temp in staged:
-            temp.unlink(missing_ok=True)
-        raise IrwuaError(f"Cannot write to '{directory}': {exc.strerror or exc}.") from exc
-    return {final.name: final for final in staged.values()}
-
-
-def _new_file_mode() -> int:
-    """The mode a new file gets from ``open()``: 0666 less the process's umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _json_default(value: Any) -> Any:

@@ -13,9 +13,9 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from irwua import __version__
 from irwua.errors import IrwuaError
-from irwua.pipeline import NORMS, Options
+from irwua.options import NORMS, Options
+from irwua.version import __version__
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 3
@@ -241,8 +241,8 @@ def _debug_argument(command: argparse.ArgumentParser) -> None:
 
 def _analyze(args: argparse.Namespace) -> int:
     from irwua.analysis import analyze
-    from irwua.datafile import read_data_file
-    from irwua.shapes import parse_shape
+    from irwua.data.files import read_data_file
+    from irwua.ingest.inputs import parse_shape
 
     shapes = dict(parse_shape(text) for text in args.input_shape)
     passes = [name.strip() for name in args.passes.split(",") if name.strip()]
@@ -287,7 +287,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from irwua.comparison import compare
-    from irwua.datafile import read_data_file
+    from irwua.data.files import read_data_file
 
     names = [name.strip() for name in args.names.split(",")] if args.names else None
     options = _options(batch_size=args.batch_size, max_samples=args.max_samples)
@@ -311,8 +311,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from irwua.datafile import read_data_file
-    from irwua.pruner import prune_model
+    from irwua.data.files import read_data_file
+    from irwua.pruned import prune_model
 
     options = _options(
         batch_size=args.batch_size,
@@ -347,7 +347,7 @@ def _read_labels(path: str | None):
     """The class ids of an .npy labels file (None without a file)."""
     import numpy as np
 
-    from irwua.datafile import read_data_file
+    from irwua.data.files import read_data_file
 
     if path is None:
         return None

@@ -2,8 +2,8 @@
 
 Each model is analyzed as ``analyze()`` would (cost and weight usage), then run over the data in
 onnxruntime, and its first output is measured against the first model's, the *baseline*, with
-``irwua.fidelity``: relative error, top-1 agreement and, when labels are given, accuracy. The
-baseline is measured against itself like the others, so its relative error is exactly 0 and its
+``irwua.runtime.fidelity``: relative error, top-1 agreement and, when labels are given, accuracy.
+The baseline is measured against itself like the others, so its relative error is exactly 0 and its
 agreement exactly 1.
 """
 
@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 import onnx
 
-from irwua import __version__
-from irwua.analysis import Analysis, analyze, write_files
+from irwua.analysis import Analysis, analyze
 from irwua.errors import IrwuaError
-from irwua.fidelity import Fidelity, measure, predict
-from irwua.pipeline import Options
-from irwua.report.units import human, percent
-from irwua.runtime import make_session
+from irwua.options import Options
+from irwua.report.files import write_files
+from irwua.report.formatting import human, percent
+from irwua.runtime.fidelity import Fidelity, measure, predict
+from irwua.runtime.sessions import make_session
+from irwua.version import __version__
 
 COMPARE_PASSES = ("flops", "metrics")
 

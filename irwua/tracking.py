@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from irwua import __version__
-from irwua.analysis import Analysis, analyze, write_files
+from irwua.analysis import Analysis, analyze
 from irwua.errors import IrwuaError
-from irwua.pipeline import Options
+from irwua.options import Options
+from irwua.report.files import write_files
+from irwua.version import __version__
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

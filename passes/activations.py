@@ -1,14 +1,14 @@
 """The ``activations`` pass: per-feature statistics of every weighted layer's input, on real data.
 
-A weightless copy of the model is instrumented (``irwua.instrument``) so that onnxruntime reduces
-each layer input inside the graph to per-feature vectors (or, for ReLU maps between convolutions,
-per-sample ones that numpy sums): sum |x|, sum x^2, max |x|, non-zero count and element count
-(and sum x for BatchNormalization inputs). onnxruntime gets the weights
-as the layer graph's arrays or maps their external-data files itself (``irwua.runtime``): the
-pass never serializes the weights. Data streams through in batches; the sums and maxima of the
-batches merge exactly, and memory does not grow with the number of samples. Also captured: the
-max |y| of each layer's activated output (after a following ReLU or similar) to find dead units,
-a recurrent layer's hidden states, and the token counts of embeddings.
+A weightless copy of the model is instrumented (``irwua.runtime.instrument``) so that onnxruntime
+reduces each layer input inside the graph to per-feature vectors (or, for ReLU maps between
+convolutions, per-sample ones that numpy sums): sum |x|, sum x^2, max |x|, non-zero count and
+element count (and sum x for BatchNormalization inputs). onnxruntime gets the weights as the layer
+graph's arrays or maps their external-data files itself (``irwua.runtime.sessions``): the pass never
+serializes the weights. Data streams through in batches; the sums and maxima of the batches merge
+exactly, and memory does not grow with the number of samples. Also captured: the max |y| of each
+layer's activated output (after a following ReLU or similar) to find dead units, a recurrent layer's
+hidden states, and the token counts of embeddings.
 
 A convolution output that no activation follows (before a residual Add) is not captured: its
 dead units come from the bound |y_i| <= |b_i| + sum_j |w_ij| max |x_j| (summed over the kernel)
@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 
 from irwua.errors import IrwuaError
-from irwua.features import geometry, output_axis, per_weight, unit_totals
-from irwua.graph import Layer, LayerGraph, Node
-from irwua.instrument import Capture, exposed_name, instrument, output_name, per_feature
+from irwua.ir.geometry import geometry, output_axis, per_weight, unit_totals
+from irwua.ir.graph import Layer, LayerGraph, Node
 from irwua.pipeline import PassContext, PassResult, register_pass
-from irwua.progress import progress
-from irwua.runtime import make_session, run, weightless
+from irwua.runtime.instrument import Capture, exposed_name, instrument, output_name, per_feature
+from irwua.runtime.progress import progress
+from irwua.runtime.sessions import make_session, run, weightless
 
 _PASS_THROUGH = frozenset(
     "Relu LeakyRelu PRelu Clip Sigmoid HardSigmoid Tanh Gelu Elu Selu Celu Softplus HardSwish "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from irwua.graph import Layer, LayerGraph, Node
+from irwua.ir.graph import Layer, LayerGraph, Node
 from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
 from irwua.pipeline import PassContext, PassResult, register_pass
 

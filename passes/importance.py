@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from irwua.errors import IrwuaError
-from irwua.features import per_weight, unit_totals
-from irwua.graph import Layer, LayerGraph
+from irwua.ir.geometry import per_weight, unit_totals
+from irwua.ir.graph import Layer, LayerGraph
 from irwua.passes.activations import ActivationsResult, FeatureStats
 from irwua.pipeline import PassContext, PassResult, register_pass
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from irwua.graph import Layer
+from irwua.ir.graph import Layer
 from irwua.passes.activations import ActivationsResult
 from irwua.passes.importance import ImportanceResult
 from irwua.pipeline import PassContext, PassResult, register_pass

@@ -4,7 +4,7 @@
 I (the ``importance`` pass), the importance of the connection from input feature j to output unit
 o is I summed over everything but those two axes: for a convolution, input channel -> output
 channel summed over the kernel positions (a grouped convolution connects only the channels of a
-group). ``irwua.unitflow`` tells which source unit feeds each input feature; a source unit's
+group). ``irwua.units.flow`` tells which source unit feeds each input feature; a source unit's
 connection to o sums its features' connections (a channel flattened into a block of features
 sums the block). Every connection is divided by T's total importance, so a layer's connections
 sum to 1 over its distinct input features: ``connections[(source, T)]`` is a matrix
@@ -18,7 +18,7 @@ axis that reaches the first layer's features, e.g. the image channel) or, where 
 followed further back (a Gather, a MatMul of two activations), at the input features of the first
 layer, named by the tensor it reads. Paths end at the output units of layers no unit link leaves.
 A skip connection gives a shorter path, which scores higher as it multiplies fewer factors <= 1.
-The K best are found exactly by dynamic programming (``irwua.kbest``): ``top`` over every end,
+The K best are found exactly by dynamic programming (``irwua.units.kbest``): ``top`` over every end,
 ``per_output`` for each unit of the output layer (the last end layer, e.g. the classifier).
 Scores are products kept with a per-layer log scale: ``log_score`` is exact for deep networks
 where ``score`` underflows to 0.
@@ -38,13 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from irwua import kbest
-from irwua.features import geometry
-from irwua.graph import Layer, LayerGraph
-from irwua.kbest import Edge
+from irwua.ir.geometry import geometry
+from irwua.ir.graph import Layer, LayerGraph
 from irwua.passes.importance import ImportanceResult
 from irwua.pipeline import PassContext, PassResult, register_pass
-from irwua.unitflow import UnitFlow, unit_counts, unit_flow
+from irwua.units import kbest
+from irwua.units.flow import UnitFlow, unit_counts, unit_flow
+from irwua.units.kbest import Edge
 
 JSON_OUTPUTS = 100
 """analysis.json lists ``per_output`` for at most this many output units (the result has all)."""

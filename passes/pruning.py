@@ -3,18 +3,18 @@
 Each *sweep* prunes a copy of the model at every ratio of ``Options.prune_ratios`` and runs it in
 onnxruntime on the evaluation data (the data, limited by ``max_samples``); each *point* is the
 pruned model's first output against the unpruned model's: relative error, top-1 agreement and,
-with labels, accuracy (``irwua.fidelity``). A sweep is one combination of
+with labels, accuracy (``irwua.runtime.fidelity``). A sweep is one combination of
 
 * scope: ``global`` (all prunable layers at once, one threshold on each score's share of its
-  layer's total, see ``irwua.prune``) or ``layer`` (one layer at a time, the others intact: the
-  sensitivity analysis of Han et al. 2015, one sweep per layer);
+  layer's total, see ``irwua.pruning.ranking``) or ``layer`` (one layer at a time, the others
+  intact: the sensitivity analysis of Han et al. 2015, one sweep per layer);
 * criterion: ``importance`` (the importance pass's scores, so ``Options.norm`` applies),
   ``magnitude`` or ``random`` (seeded by ``prune_seed``);
 * granularity: ``unstructured`` (single weights of Conv, Gemm and MatMul layers; the ratio is the
   share of weights zeroed) or ``structured`` (whole output units or channels, scored by their
   summed importance or L1 norm; the ratio is the share of units removed, and each unit also
   takes the consumers' inputs it fed, exactly as ``irwua prune --structured`` removes it;
-  only layers that can shrink, see ``irwua.shrink``).
+  only layers that can shrink, see ``irwua.pruning.cuts``).
 
 Defaults: ratios 0, 0.1, ..., 0.9; criteria importance, magnitude and random globally and
 importance per layer (``prune_criteria`` sets both); both scopes and both granularities. That is
@@ -36,17 +36,19 @@ from typing import Any
 
 import numpy as np
 
-from irwua.data import Dataset
-from irwua.fidelity import Fidelity, measure, predict
-from irwua.graph import LayerGraph
+from irwua.data.dataset import Dataset
+from irwua.ir.graph import LayerGraph
 from irwua.passes.importance import ImportanceResult
-from irwua.pipeline import CRITERIA, Options, PassContext, PassResult, register_pass
-from irwua.progress import progress
-from irwua.prune import Ranking, prunable_layers, ranking, zeroed
-from irwua.runtime import make_session
-from irwua.shrink import ShrinkPlan, cuts, masked, plan
-from irwua.surgery import TensorKey, with_tensors
-from irwua.unitflow import unit_flow
+from irwua.pipeline import Options, PassContext, PassResult, register_pass
+from irwua.pruning.cuts import cuts, masked
+from irwua.pruning.edits import TensorKey, with_tensors, zeroed
+from irwua.pruning.ranking import Ranking, prunable_layers, ranking
+from irwua.pruning.shrink_plan import ShrinkPlan, plan
+from irwua.pruning.vocabulary import CRITERIA
+from irwua.runtime.fidelity import Fidelity, measure, predict
+from irwua.runtime.progress import progress
+from irwua.runtime.sessions import make_session
+from irwua.units.flow import unit_flow
 
 LAYER_CRITERIA = ("importance",)
 """Criteria of the per-layer sweeps when ``prune_criteria`` is not given."""

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from irwua.features import unit_counts
-from irwua.graph import LayerGraph
+from irwua.ir.geometry import unit_counts
+from irwua.ir.graph import LayerGraph
 from irwua.passes.metrics import MetricsResult
 from irwua.passes.pruning import PruningResult, Sweep
-from irwua.pipeline import CRITERIA, PassContext, PassResult, register_pass
-from irwua.prune import prunable_layers
+from irwua.pipeline import PassContext, PassResult, register_pass
+from irwua.pruning.ranking import prunable_layers
+from irwua.pruning.vocabulary import CRITERIA
 
 PREFERENCE = ("importance", "magnitude", "random")
 OVER_UNITS = 0.5

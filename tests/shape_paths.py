@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from irwua.build import nodes_and_constants
 from irwua.errors import IrwuaError
-from irwua.graph import TensorInfo
-from irwua.ingest import load_model, opset_version
-from irwua.shapes import bind_inputs, onnx_shapes, rule_shapes
+from irwua.ingest.build import nodes_and_constants
+from irwua.ingest.inputs import bind_inputs
+from irwua.ingest.model_file import load_model, opset_version
+from irwua.ingest.shapes import onnx_shapes, rule_shapes
+from irwua.ir.graph import TensorInfo
 
 Tensors = dict[str, TensorInfo]
 

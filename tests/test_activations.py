@@ -14,7 +14,7 @@ import irwua
 from irwua import Options
 from irwua.errors import IrwuaError
 from irwua.passes.activations import _Plan
-from irwua.runtime import STUB_LOCATION, make_session, run_with_outputs, weightless
+from irwua.runtime.sessions import STUB_LOCATION, make_session, run_with_outputs, weightless
 
 RNG = np.random.default_rng(7)
 CHANNELS = 8

@@ -27,10 +27,10 @@ CHILD = """
 import json, sys
 import numpy as np
 import irwua
-from irwua.data import make_dataset
+from irwua.data.dataset import make_dataset
 from irwua.passes.activations import run_activations
 from irwua.pipeline import PassContext
-from irwua.shapes import input_specs
+from irwua.ingest.inputs import input_specs
 
 def status(key):
     with open("/proc/self/status") as file:

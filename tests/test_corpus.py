@@ -24,8 +24,8 @@ from corpus import CASE_BY_NAME, CASES, VOCAB, Case, runtime_max_opset, write_ex
 
 import irwua
 from irwua.cli import main
-from irwua.runtime import synthetic_inputs
-from irwua.shapes import input_specs, parse_shape
+from irwua.ingest.inputs import input_specs, parse_shape
+from irwua.runtime.sessions import synthetic_inputs
 
 
 def _save(case: Case, directory: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from irwua.datafile import read_data_file
+from irwua.data.files import read_data_file
 from irwua.errors import IrwuaError
 
 

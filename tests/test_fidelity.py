@@ -6,10 +6,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from irwua.data import make_dataset
+from irwua.data.dataset import make_dataset
+from irwua.data.labels import check_labels
 from irwua.errors import IrwuaError
-from irwua.fidelity import accuracy, check_labels, measure, predict
-from irwua.shapes import input_specs
+from irwua.ingest.inputs import input_specs
+from irwua.runtime.fidelity import accuracy, measure, predict
 from tests.builders import mlp
 
 

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import irwua
-from irwua.runtime import synthetic_inputs
-from irwua.shapes import input_specs
+from irwua.ingest.inputs import input_specs
+from irwua.runtime.sessions import synthetic_inputs
 
 SECONDS_PER_EXAMPLE = 20
 FUZZ = settings(

@@ -294,9 +294,9 @@ def test_a_front_end_note_does_not_change_which_operand_is_the_weight():
     """A layer note (e.g. "BatchNorm folded into this layer") is a remark, not layout."""
     from builders import mlp
 
-    from irwua.build import build_graph
-    from irwua.features import geometry
-    from irwua.ingest import load_model
+    from irwua.ingest.build import build_graph
+    from irwua.ingest.model_file import load_model
+    from irwua.ir.geometry import geometry
 
     source = load_model(mlp(in_features=4, hidden=8, out=3))
     plain = build_graph(source, {"x": (1, 4)})

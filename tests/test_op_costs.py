@@ -23,7 +23,7 @@ from builders import RNG, const, value, weight
 from onnx import helper, numpy_helper
 
 import irwua
-from irwua.ingest import attributes
+from irwua.ingest.tensors import attributes
 from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
 
 OPSET = 17

@@ -13,8 +13,9 @@ from builders import model
 from onnx import helper
 
 import irwua
-from irwua import IrwuaError, Options, kbest
-from irwua.kbest import Edge, best_paths, flow, k_best
+from irwua import IrwuaError, Options
+from irwua.units import kbest
+from irwua.units.kbest import Edge, best_paths, flow, k_best
 
 
 def _random_dag(seed: int) -> list[Edge]:

@@ -9,8 +9,8 @@ from builders import mlp
 
 import irwua
 from irwua import IrwuaError
-from irwua.build import build_graph
-from irwua.ingest import load_model
+from irwua.ingest.build import build_graph
+from irwua.ingest.model_file import load_model
 from irwua.pipeline import PassManager, PassResult, PassSpec, resolve_order
 
 

@@ -13,7 +13,7 @@ from onnx import numpy_helper
 
 import irwua
 from irwua import IrwuaError, Options
-from irwua.prune import rank
+from irwua.pruning.ranking import rank
 
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")

@@ -14,7 +14,7 @@ import pytest
 from report_models import DIGITS_CNN, DIGITS_IMAGES, HOSTILE, deep_mlp, hostile_mlp
 
 import irwua
-from irwua.graph import Layer
+from irwua.ir.graph import Layer
 from irwua.report import diagrams
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is missing")

@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 import irwua
 from irwua import IrwuaError
-from irwua.shapes import parse_shape
+from irwua.ingest.inputs import parse_shape
 
 
 def test_symbolic_batch_defaults_to_one_and_given_shapes_bind():
@@ -80,8 +80,8 @@ def test_an_output_nobody_reads_needs_no_onnxruntime_run(monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("onnxruntime was run for shapes")
 
-    monkeypatch.setattr("irwua.runtime.run_with_outputs", refuse)
-    monkeypatch.setattr("irwua.shapes.rule_shapes", lambda *_args: None)
+    monkeypatch.setattr("irwua.runtime.sessions.run_with_outputs", refuse)
+    monkeypatch.setattr("irwua.ingest.shapes.rule_shapes", lambda *_args: None)
     proto = model(
         [
             helper.make_node("Relu", ["x"], ["r"]),

@@ -10,9 +10,10 @@ from builders import const, model, weight
 from onnx import helper
 
 import irwua
-from irwua.shrink import cuts, masked, plan, shrink
-from irwua.surgery import with_tensors
-from irwua.unitflow import unit_flow
+from irwua.pruning.cuts import cuts, masked, shrink
+from irwua.pruning.edits import with_tensors
+from irwua.pruning.shrink_plan import plan
+from irwua.units.flow import unit_flow
 
 X = np.random.default_rng(0).standard_normal((16, 3, 6, 6)).astype(np.float32)
 

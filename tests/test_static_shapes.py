@@ -19,7 +19,7 @@ from onnx.helper import make_node
 from shape_paths import assert_agree, both_ways, floats, ints
 
 import irwua
-import irwua.shapes
+import irwua.ingest.shapes
 from irwua import IrwuaError
 
 LIGHT = Path(onnx.__file__).parent / "backend/test/data/light"
@@ -375,8 +375,10 @@ MISFITS = [
 )
 def test_inputs_that_do_not_fit_go_to_onnx_which_refuses_them(proto, shapes, monkeypatch):
     asked = []
-    real = irwua.shapes.onnx_shapes
-    monkeypatch.setattr(irwua.shapes, "onnx_shapes", lambda *args: asked.append(1) or real(*args))
+    real = irwua.ingest.shapes.onnx_shapes
+    monkeypatch.setattr(
+        irwua.ingest.shapes, "onnx_shapes", lambda *args: asked.append(1) or real(*args)
+    )
     with pytest.raises(IrwuaError, match="do not fit the model"):
         irwua.analyze(proto, input_shapes=shapes)
     assert asked
@@ -386,7 +388,7 @@ def test_models_the_rules_cover_never_reach_onnx_inference(monkeypatch):
     def refuse(*_args):
         raise AssertionError("ONNX's shape inference was run")
 
-    monkeypatch.setattr(irwua.shapes, "onnx_shapes", refuse)
+    monkeypatch.setattr(irwua.ingest.shapes, "onnx_shapes", refuse)
     fits = irwua.analyze(_conv_model(), input_shapes={"x": (1, 4, 8, 8)})
     assert fits.graph.shape("y") == (1, 2, 6, 6)
     resnet = irwua.analyze(LIGHT / "light_resnet50.onnx", passes=["flops"])

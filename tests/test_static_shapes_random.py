@@ -26,10 +26,10 @@ from onnx.helper import make_node
 from shape_paths import both_ways, floats, ints
 
 from irwua.errors import IrwuaError
-from irwua.graph import TensorInfo
-from irwua.runtime import run_with_outputs, synthetic_inputs
-from irwua.shape_rules import BROADCASTING, COMPARISONS, REDUCTIONS, UNARY
-from irwua.shapes import bind_inputs, input_specs
+from irwua.ingest.inputs import bind_inputs, input_specs
+from irwua.ingest.shape_rules import BROADCASTING, COMPARISONS, REDUCTIONS, UNARY
+from irwua.ir.graph import TensorInfo
+from irwua.runtime.sessions import run_with_outputs, synthetic_inputs
 
 Case = tuple[list[onnx.NodeProto], list[tuple], dict[str, np.ndarray], int]
 """(nodes, graph inputs as (name, shape[, elem_type]), initializers, opset)."""
@@ -498,8 +498,8 @@ def _shape_slices(rng) -> Case:
 
 
 def _folded(rng) -> Case:
-    """A constant that irwua.constants folds (Constant, ConstantOfShape, DequantizeLinear, then
-    Cast, Transpose, Reshape, Squeeze, Unsqueeze, Identity), added to an input of its shape."""
+    """A constant that irwua.ingest.constants folds (Constant, ConstantOfShape, DequantizeLinear,
+    then Cast, Transpose, Reshape, Squeeze, Unsqueeze, Identity), added to an input of its shape."""
     shape, opset = _dims(rng, high=3), _opset(rng)
     kind = str(rng.choice(["Constant", "ConstantOfShape", "DequantizeLinear", "initializer"]))
     constants, nodes = {}, []

@@ -10,9 +10,9 @@ from builders import model
 from onnx import helper, numpy_helper
 
 import irwua
-from irwua.graph import LayerGraph
-from irwua.runtime import run_with_outputs
-from irwua.unitflow import UnitFlow, UnitLink, unit_flow
+from irwua.ir.graph import LayerGraph
+from irwua.runtime.sessions import run_with_outputs
+from irwua.units.flow import UnitFlow, UnitLink, unit_flow
 
 RNG = np.random.default_rng(0)
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from irwua.comparison import format_value
+from irwua.report.formatting import human, percent
 from irwua.report.svg import figure_svg, new_figure, styled
 from irwua.report.templating import render_page
-from irwua.report.units import human, percent
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from markupsafe import Markup
 
+from irwua.report.formatting import human, percent, share
 from irwua.report.svg import inline_svg
-from irwua.report.units import human, percent, share
 
 if TYPE_CHECKING:
     from irwua.analysis import Analysis
-    from irwua.graph import Layer, LayerGraph
+    from irwua.ir.graph import Layer, LayerGraph
 
 DOT_TIMEOUT = 60.0
 """Seconds ``dot`` may take for one diagram."""

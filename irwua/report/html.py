@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from irwua.report import charts
 from irwua.report.diagrams import Diagram, diagrams
+from irwua.report.formatting import human, human_bytes, percent, share
 from irwua.report.layers_view import layer_details, layer_table
 from irwua.report.results_view import pathways_view, pruning_view, recommendations_view
 from irwua.report.svg import chart
 from irwua.report.templating import render_page
-from irwua.report.units import human, human_bytes, percent, share
 
 if TYPE_CHECKING:
     from irwua.analysis import Analysis

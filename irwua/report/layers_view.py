@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from irwua.report.units import human, human_bytes, percent, share
+from irwua.report.formatting import human, human_bytes, percent, share
 
 Cell = dict[str, Any]
 Entry = Mapping[str, Any]

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from irwua.report import charts
+from irwua.report.formatting import percent
 from irwua.report.layers_view import fraction_cell, optional_cell
 from irwua.report.svg import chart
-from irwua.report.units import percent
 
 Section = Mapping[str, Any]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from irwua.report.units import human, percent
+from irwua.report.formatting import human, percent
 
 if TYPE_CHECKING:
     import jinja2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from irwua.report.units import human, human_bytes, share
+from irwua.report.formatting import human, human_bytes, share
 
 if TYPE_CHECKING:
     from irwua.analysis import Analysis

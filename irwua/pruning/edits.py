@@ -14,8 +14,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from irwua.graph import Layer, LayerGraph
-from irwua.ingest import subgraphs
+from irwua.ingest.tensors import subgraphs
+from irwua.ir.graph import Layer, LayerGraph
 
 TensorKey = tuple[str, str]
 """(layer name, role): one learned tensor of one layer."""
@@ -93,3 +93,13 @@ def _read_names(graph: onnx.GraphProto) -> set[str]:
             names |= _read_names(sub)
             names.update(value.name for value in sub.output)
     return names
+
+
+def zeroed(
+    graph: LayerGraph, pruned: Mapping[str, np.ndarray]
+) -> dict[tuple[str, str], np.ndarray]:
+    """Each layer's weight with its pruned entries (``Ranking.pruned``) set to zero."""
+    return {
+        (name, "weight"): np.where(flags, 0, graph.array(graph.layer_by_name[name]))
+        for name, flags in pruned.items()
+    }

@@ -18,15 +18,15 @@ from typing import Any
 
 import onnx
 
-from irwua.data import to_numpy
+from irwua.data.dataset import to_numpy
 from irwua.errors import IrwuaError, root_reason
-from irwua.exporters import LoadedModel
+from irwua.exporters.loaded import LoadedModel
 from irwua.exporters.provenance import constant_values, node_sources
 from irwua.exporters.quiet import quiet
-from irwua.exporters.torch_files import load_torch_file
-from irwua.exporters.torch_graph import tidy
-from irwua.exporters.torch_names import TorchNames
-from irwua.ingest import ModelSource
+from irwua.exporters.torch.files import load_torch_file
+from irwua.exporters.torch.graph import tidy
+from irwua.exporters.torch.names import TorchNames
+from irwua.ir.source import ModelSource
 
 EXAMPLE_SAMPLES = 2
 """Samples traced; two, because torch.export specializes a dimension of size 1."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from irwua.errors import IrwuaError
-from irwua.ingest import is_float
+from irwua.ir.dtypes import is_float
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ A rule reads its node's attributes and its inputs' shapes, dtypes and known valu
 (``Operands``) and returns every output's shape and dtype, exactly as ONNX's shape inference
 would for that opset, or raises ``NotCovered`` for anything it cannot get exactly right (an
 attribute its version lacks, a value it needs that is unknown, an input ONNX's inference refuses).
-``irwua.static_shapes`` runs them over a graph.
+``irwua.ingest.shape_propagation`` runs them over a graph.
 
 ONNX's inference is the reference even where onnxruntime differs from it (a Resize whose scale
 times size rounds differently in float32, a Squeeze given an empty list of axes, a ceil_mode pool
@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import onnx
 
-from irwua.constants import CONSTANT_NUMBERS
-from irwua.graph import Node, TensorInfo
-from irwua.ingest import numpy_dtype
+from irwua.ingest.constants import CONSTANT_NUMBERS
+from irwua.ir.dtypes import numpy_dtype
+from irwua.ir.graph import Node, TensorInfo
 
 Shape = tuple[int, ...]
 Output = tuple[Shape, np.dtype]

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from irwua.constants import ConstantTable, dequantized_name
-from irwua.graph import Layer, Node
-from irwua.ingest import is_float
+from irwua.ingest.constants import ConstantTable, dequantized_name
+from irwua.ir.dtypes import is_float
+from irwua.ir.graph import Layer, Node
 
 _ROLES: dict[str, tuple[str, dict[str, int]]] = {
     "Conv": ("conv", {"weight": 1, "bias": 2}),

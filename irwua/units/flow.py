@@ -45,8 +45,8 @@ from functools import cached_property
 
 import numpy as np
 
-from irwua.features import geometry, is_unit_layer, output_axis, unit_counts
-from irwua.graph import Layer, LayerGraph, Node
+from irwua.ir.geometry import geometry, is_unit_layer, output_axis, unit_counts
+from irwua.ir.graph import Layer, LayerGraph, Node
 
 _KEEP = frozenset(
     "Relu LeakyRelu PRelu Elu Selu Celu Gelu Sigmoid HardSigmoid Tanh Softplus Softsign HardSwish "

@@ -1,15 +1,15 @@
 """``prune_model()``: a pruned copy of a model, measured against the original (``irwua prune``).
 
 The weights (unstructured) or output units (structured) with the lowest scores go, at one ratio,
-ranked as the pruning pass ranks them (``irwua.prune``): ``global``, one threshold on each
+ranked as the pruning pass ranks them (``irwua.pruning.ranking``): ``global``, one threshold on each
 score's share of its layer's total, or ``uniform``, the same ratio in every layer. Unstructured
 pruning zeroes weights: the model keeps its size and dense FLOPs, and needs sparse kernels or
 compression to gain from the zeros. Structured pruning deletes units where the graph allows
-(``irwua.shrink``), so the model gets smaller and cheaper.
+(``irwua.pruning.cuts``), so the model gets smaller and cheaper.
 
 Both models are measured the same way: parameters and FLOPs by the flops pass, the serialized
 size, the median latency of ``LATENCY_RUNS`` onnxruntime runs on one batch of the data, and the
-pruned model's first output against the original's on the data (``irwua.fidelity``).
+pruned model's first output against the original's on the data (``irwua.runtime.fidelity``).
 """
 
 from __future__ import annotations
@@ -24,21 +24,24 @@ from typing import Any
 import numpy as np
 import onnx
 
-from irwua.analysis import Analysis, analyze, write_files
-from irwua.build import build_graph
+from irwua.analysis import Analysis, analyze
 from irwua.errors import IrwuaError, root_reason
-from irwua.fidelity import Fidelity, accuracy, measure, predict
-from irwua.graph import LayerGraph
+from irwua.ingest.build import build_graph
+from irwua.ir.graph import LayerGraph
+from irwua.options import Options
 from irwua.passes.flops import Counts
-from irwua.pipeline import CRITERIA, Options, PassManager
-from irwua.prune import prunable_layers, ranking, zeroed
-from irwua.report.units import human, human_bytes, percent
-from irwua.runtime import make_session
-from irwua.shrink import cuts, plan, shrink
-from irwua.surgery import with_tensors
-from irwua.unitflow import unit_flow
+from irwua.pipeline import PassManager
+from irwua.pruning.cuts import cuts, shrink
+from irwua.pruning.edits import with_tensors, zeroed
+from irwua.pruning.ranking import prunable_layers, ranking
+from irwua.pruning.shrink_plan import plan
+from irwua.pruning.vocabulary import CRITERIA, MODEL_SCOPES
+from irwua.report.files import write_files
+from irwua.report.formatting import human, human_bytes, percent
+from irwua.runtime.fidelity import Fidelity, accuracy, measure, predict
+from irwua.runtime.sessions import make_session
+from irwua.units.flow import unit_flow
 
-PRUNE_SCOPES = ("global", "uniform")
 LATENCY_RUNS = 10
 
 
@@ -180,8 +183,8 @@ def _check(data: Any, ratio: Any, criterion: str, scope: str) -> None:
         raise IrwuaError(f"The pruning ratio must be a number between 0 and 1, got {ratio!r}.")
     if criterion not in CRITERIA:
         raise IrwuaError(f"Unknown criterion {criterion!r}; use one of: {', '.join(CRITERIA)}.")
-    if scope not in PRUNE_SCOPES:
-        raise IrwuaError(f"Unknown scope {scope!r}; use one of: {', '.join(PRUNE_SCOPES)}.")
+    if scope not in MODEL_SCOPES:
+        raise IrwuaError(f"Unknown scope {scope!r}; use one of: {', '.join(MODEL_SCOPES)}.")
 
 
 def _prune(

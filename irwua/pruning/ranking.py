@@ -28,15 +28,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-from irwua.features import is_unit_layer, unit_counts, unit_totals
-from irwua.graph import Layer, LayerGraph
+from irwua.ir.geometry import is_unit_layer, unit_counts, unit_totals
+from irwua.ir.graph import Layer, LayerGraph
 
-if TYPE_CHECKING:
-    from irwua.passes.importance import LayerImportance
+
+class LayerImportance(Protocol):
+    """What ranking reads of a layer's importance (the importance pass's ``LayerImportance``):
+    per weight, shaped like the weight, and summed per output unit."""
+
+    weight: np.ndarray
+    per_output: np.ndarray
 
 
 def prunable_layers(graph: LayerGraph) -> list[Layer]:
@@ -161,13 +166,3 @@ def ranking(
         for name in names
     }
     return rank(scores, keep_one=structured, shares=criterion != "random")
-
-
-def zeroed(
-    graph: LayerGraph, pruned: Mapping[str, np.ndarray]
-) -> dict[tuple[str, str], np.ndarray]:
-    """Each layer's weight with its pruned entries (``Ranking.pruned``) set to zero."""
-    return {
-        (name, "weight"): np.where(flags, 0, graph.array(graph.layer_by_name[name]))
-        for name, flags in pruned.items()
-    }

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import onnx
 
-from irwua.data import InputSpec
+from irwua.data.dataset import InputSpec
 from irwua.errors import IrwuaError, root_reason
-from irwua.ingest import is_float, numpy_dtype
+from irwua.ir.dtypes import is_float, numpy_dtype
 
 STUB_LOCATION = "<irwua: value passed as an array>"
 """The external-data location of an initializer whose value ``make_session`` passes as an array."""
@@ -77,8 +77,8 @@ def make_session(
     """An onnxruntime CPU session for a weightless copy of ``proto`` that also outputs the
     tensors ``outputs``; external data is looked up in ``base_dir``.
 
-    ``proto`` may already be weightless (``weightless``, ``irwua.instrument.instrument``): the
-    values of its stubs then come from ``arrays`` by name (the layer graph's constants, so no
+    ``proto`` may already be weightless (``weightless``, ``irwua.runtime.instrument.instrument``):
+    the values of its stubs then come from ``arrays`` by name (the layer graph's constants, so no
     copy is made on irwua's side). Values stored in ``proto`` itself are read from it.
     """
     import onnxruntime as ort

@@ -1,10 +1,10 @@
 """Shapes of the common ONNX ops worked out in Python: the fast path of shape inference.
 
-ONNX's shape inference is the reference, but its first call in a process builds the schema
-registry of every op and version (about 12 ms, more than all other shape work on a ResNet-50).
-For a main graph made only of the ops ``irwua.shape_rules`` covers, each output shape is a line
-or two of arithmetic; the values of small tensors are tracked here, so that a Reshape whose
-target an exporter computes at run time (Shape -> Gather -> Concat) is sized too.
+ONNX's shape inference is the reference, but its first call in a process builds the schema registry
+of every op and version (about 12 ms, more than all other shape work on a ResNet-50). For a main
+graph made only of the ops ``irwua.ingest.shape_rules`` covers, each output shape is a line or two
+of arithmetic; the values of small tensors are tracked here, so that a Reshape whose target an
+exporter computes at run time (Shape -> Gather -> Concat) is sized too.
 
 The rules are deliberately partial: an op, attribute value or opset they do not cover, and any
 inconsistency (a broadcast that fails, a declared shape or dtype that differs), make
@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from irwua.graph import ConstantTable, Node, TensorInfo
-from irwua.ingest import numpy_dtype
-from irwua.shape_rules import RULES, SINCE, NotCovered, Operands, shape_slice, slices
+from irwua.ingest.shape_rules import RULES, SINCE, NotCovered, Operands, shape_slice, slices
+from irwua.ir.dtypes import numpy_dtype
+from irwua.ir.graph import ConstantTable, Node, TensorInfo
 
 OPSETS = range(7, 29)
 """Default-domain opsets whose semantics the rules follow: from 7 (numpy broadcasting) to 28
@@ -71,7 +71,7 @@ def _infer_node(
     node: Node, known: dict[str, TensorInfo], values: dict[str, object], opset: int
 ) -> None:
     """Add the shapes and dtypes of ``node``'s outputs to ``known`` (and small values to
-    ``values``). The outputs of a node that ``irwua.constants`` folded are known already: the
+    ``values``). The outputs of a node that ``irwua.ingest.constants`` folded are known already: the
     rule must give the same shape, and gives the dtype (the spec's, where a fold may differ)."""
     if node.domain or node.scope or node.branches:
         raise NotCovered

@@ -23,7 +23,7 @@ maps every normal |x| to 1 and a subnormal one to at least 2^-149 * 2^126 = 2^-2
 second lifts to 1; zero stays 0. HardSigmoid runs vectorized and on the blocked layout, where
 Cast to bool and back runs single-threaded and a Mul by a constant forces NCHW.
 
-The instrumented model is a weightless copy (``irwua.runtime.weightless``): the graph's own
+The instrumented model is a weightless copy (``irwua.runtime.sessions.weightless``): the graph's own
 outputs are dropped, so onnxruntime skips every op after the last captured tensor.
 """
 
@@ -36,7 +36,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from irwua.runtime import weightless
+from irwua.runtime.sessions import weightless
 
 
 @dataclass(frozen=True)

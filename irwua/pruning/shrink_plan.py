@@ -1,16 +1,9 @@
-"""Structured pruning: removing whole output units (features, channels) of layers.
-
-Removing unit u of layer S takes out S's weights and bias for u, the per-unit parameters of the
-normalization or scale layers between S and its consumers (a BatchNorm's scale, shift, mean and
-variance for channel u) and, in every consumer, the input features that read u (a channel's
-whole block of features after a Flatten). ``irwua.unitflow`` says which features those are.
+"""Which layers can lose whole output units (structured pruning), and why the others cannot.
 
 A layer can shrink when all of its units go to consumers that can lose inputs: its output must
 not reach the model's outputs, a residual Add (the other branch would need the same units), a
 grouped convolution, or an op the units are not followed through; the reason is kept for every
-layer that cannot. The same cuts either zero the tensors (``masked``: for measuring, in one
-session) or delete them (``shrink``: a smaller model), so a sweep measures exactly the model
-``irwua prune --structured`` writes.
+layer that cannot. ``irwua.units.flow`` says which consumer features read each unit.
 """
 
 from __future__ import annotations
@@ -18,14 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-import onnx
-from onnx import numpy_helper
-
-from irwua.features import geometry
-from irwua.graph import Layer, LayerGraph, Node
-from irwua.surgery import TensorKey, drop_unused, with_tensors
-from irwua.unitflow import UnitFlow, UnitLink
+from irwua.ir.geometry import geometry
+from irwua.ir.graph import Layer, LayerGraph, Node
+from irwua.units.flow import UnitFlow, UnitLink
 
 SHRINKABLE_KINDS = frozenset({"conv", "gemm", "matmul"})
 _SHAPE_READERS = frozenset({"Shape", "Size"})
@@ -49,10 +37,6 @@ class ShrinkPlan:
 
     layers: Mapping[str, Shrinkable]
     reasons: Mapping[str, str]
-
-
-Cuts = dict[TensorKey, dict[int, np.ndarray]]
-"""Per tensor, the indices to remove along each axis."""
 
 
 def plan(graph: LayerGraph, flow: UnitFlow) -> ShrinkPlan:
@@ -148,76 +132,3 @@ def _flattening(node: Node, graph: LayerGraph) -> bool:
         and shape_in[0] == shape_out[0]
         and not node.attr("allowzero", 0)
     )
-
-
-def cuts(graph: LayerGraph, plan: ShrinkPlan, removed: Mapping[str, np.ndarray]) -> Cuts:
-    """The tensor slices that removing units ``removed`` (per layer, unit indices) takes out."""
-    result: Cuts = {}
-
-    def add(layer: Layer, role: str, axis: int, indices: np.ndarray) -> None:
-        entry = result.setdefault((layer.name, role), {})
-        entry[axis] = np.union1d(entry.get(axis, np.zeros(0, np.int64)), indices)
-
-    for name, units in removed.items():
-        if not len(units):
-            continue
-        item = plan.layers[name]
-        layer = graph.layer_by_name[name]
-        add(layer, "weight", geometry(layer, graph).out_axis, units)
-        bias = graph.array(layer, "bias")
-        if bias is not None and bias.ndim and bias.shape[-1] == item.units:
-            add(layer, "bias", bias.ndim - 1, units)
-        for via_name in item.via:
-            via = graph.layer_by_name[via_name]
-            for role in via.tensors:
-                axis = _unit_axis(graph.array(via, role), item.units)
-                if axis is not None:
-                    add(via, role, axis, units)
-        for link in item.links:
-            target = graph.layer_by_name[link.target]
-            features = link.features[np.isin(link.units, units)]
-            add(target, "weight", geometry(target, graph).in_axis, features)
-    return result
-
-
-def _unit_axis(value: np.ndarray, units: int) -> int | None:
-    """The axis of a per-unit parameter that indexes the units (None: broadcast, e.g. a scalar)."""
-    axes = [axis for axis, size in enumerate(value.shape) if size == units]
-    return axes[0] if len(axes) == 1 else None
-
-
-def masked(graph: LayerGraph, cut: Cuts) -> dict[TensorKey, np.ndarray]:
-    """The cut tensors with the removed slices set to zero (same shapes)."""
-    values = {}
-    for key, axes in cut.items():
-        value = np.array(graph.array(graph.layer_by_name[key[0]], key[1]))
-        for axis, indices in axes.items():
-            index = [slice(None)] * value.ndim
-            index[axis] = indices
-            value[tuple(index)] = 0
-        values[key] = value
-    return values
-
-
-def shrink(
-    proto: onnx.ModelProto, graph: LayerGraph, plan: ShrinkPlan, cut: Cuts
-) -> onnx.ModelProto:
-    """A copy of ``proto`` with the removed slices deleted from its tensors."""
-    values = {}
-    for key, axes in cut.items():
-        value = np.asarray(graph.array(graph.layer_by_name[key[0]], key[1]))
-        for axis, indices in axes.items():
-            value = np.delete(value, indices, axis=axis)
-        values[key] = value
-    copy = with_tensors(proto, graph, values)
-    reshapes = {name for item in plan.layers.values() for name in item.reshapes}
-    outputs = {graph.node_by_name[name].outputs for name in reshapes}
-    flat = numpy_helper.from_array(np.array([0, -1], np.int64), "irwua_pruned/flat_shape")
-    for node in copy.graph.node:
-        if tuple(node.output) in outputs:
-            node.input[1] = flat.name
-    if outputs:
-        copy.graph.initializer.append(flat)
-        drop_unused(copy.graph)
-    del copy.graph.value_info[:]  # intermediate shapes changed; onnxruntime infers them again
-    return copy

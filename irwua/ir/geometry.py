@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from irwua.graph import Layer, LayerGraph
+from irwua.ir.graph import Layer, LayerGraph
 
 UNIT_KINDS = frozenset({"conv", "conv_transpose", "gemm", "matmul"})
 """Layer kinds with input features and output units through a weight matrix."""

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import onnx
 
-from irwua.constants import collect_constants
-from irwua.graph import ConstantTable, Layer, LayerGraph, Node, TensorInfo
-from irwua.ingest import ModelSource, attributes, initializers, opset_version, subgraphs
-from irwua.layers import find_layers
-from irwua.shapes import Shape, batch_size, bind_inputs, infer_tensors, model_inputs
+from irwua.ingest.constants import collect_constants
+from irwua.ingest.inputs import Shape, batch_size, bind_inputs, model_inputs
+from irwua.ingest.layers import find_layers
+from irwua.ingest.model_file import opset_version
+from irwua.ingest.shapes import infer_tensors
+from irwua.ingest.tensors import attributes, initializers, subgraphs
+from irwua.ir.graph import ConstantTable, Layer, LayerGraph, Node, TensorInfo
+from irwua.ir.source import ModelSource
 
 
 def build_graph(

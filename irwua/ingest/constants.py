@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from irwua.graph import ConstantTable, Node
-from irwua.ingest import numpy_dtype, tensor_to_array
+from irwua.ingest.tensors import tensor_to_array
+from irwua.ir.dtypes import numpy_dtype
+from irwua.ir.graph import ConstantTable, Node
 
 Folder = Callable[[list[np.ndarray], Mapping[str, object], int], np.ndarray]
 

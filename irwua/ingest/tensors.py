@@ -1,88 +1,20 @@
-"""Loading ONNX models: the only place besides ``constants`` and ``shapes`` that reads protobuf.
+"""Tensors, attributes and subgraphs of a parsed ONNX model as numpy and plain Python.
 
-A model arrives as a path or an ``onnx.ModelProto``. Files are checked before parsing so that a
-missing, empty, truncated or non-ONNX file gets one clear sentence. Tensors stored as external data
-are memory-mapped read-only, never read whole, and a location that leaves the model's directory
-is refused.
+Tensors stored as external data are memory-mapped read-only, never read whole, and a location
+that leaves the model's directory is refused.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from irwua.errors import IrwuaError
-
-
-class ModelSource(NamedTuple):
-    """A parsed model and where it came from (for provenance and external data)."""
-
-    proto: onnx.ModelProto
-    path: Path | None
-    sha256: str | None
-
-    @property
-    def base_dir(self) -> Path | None:
-        return self.path.parent if self.path else None
-
-    @classmethod
-    def of_file(cls, proto: onnx.ModelProto, path: Path | None) -> ModelSource:
-        """A model exported from the framework file ``path`` (None: from a live object); the
-        sha256 is the file's (a SavedModel directory has none)."""
-        if path is None:
-            return cls(proto, None, None)
-        return cls(proto, path.resolve(), file_sha256(path) if path.is_file() else None)
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file, read in blocks (framework files can be large)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def load_model(source: str | os.PathLike | onnx.ModelProto) -> ModelSource:
-    """Parse an ONNX file (or accept a ModelProto) and check it looks like a model."""
-    if isinstance(source, onnx.ModelProto):
-        _check_model(source, "the given ModelProto")
-        return ModelSource(proto=source, path=None, sha256=None)
-    path = Path(source)
-    if not path.exists():
-        raise IrwuaError(f"Model file '{path}' does not exist.")
-    if path.is_dir():
-        raise IrwuaError(f"'{path}' is a directory, not an ONNX model file.")
-    data = path.read_bytes()
-    if not data:
-        raise IrwuaError(f"Model file '{path}' is empty.")
-    proto = onnx.ModelProto()
-    try:
-        proto.ParseFromString(data)
-    except DecodeError as exc:
-        raise IrwuaError(
-            f"'{path}' is not a valid ONNX model (the file is truncated or not ONNX: {exc})."
-        ) from exc
-    _check_model(proto, f"'{path}'")
-    return ModelSource(proto=proto, path=path.resolve(), sha256=hashlib.sha256(data).hexdigest())
-
-
-def _check_model(proto: onnx.ModelProto, what: str) -> None:
-    """Reject protobuf that parsed but is not a usable model (random bytes often parse)."""
-    if proto.ir_version <= 0 or not proto.HasField("graph") or not proto.graph.node:
-        raise IrwuaError(f"{what} is not an ONNX model: it has no graph with nodes.")
-    if not proto.graph.output:
-        raise IrwuaError(f"{what} is not a usable ONNX model: its graph has no outputs.")
-
+from irwua.ir.dtypes import numpy_dtype
 
 _PLAIN_TYPES = {
     elem_type: np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).newbyteorder("<")
@@ -217,26 +149,3 @@ def attributes(node: onnx.NodeProto, base_dir: Path | None = None) -> dict[str, 
         if reader is not None:
             values[attr.name] = reader(attr)
     return values
-
-
-@functools.cache
-def numpy_dtype(elem_type: int) -> np.dtype:
-    """The numpy dtype of an ONNX element type (float32 for types numpy cannot hold)."""
-    try:
-        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
-    except (KeyError, TypeError, ValueError):
-        return np.dtype(np.float32)
-
-
-def is_float(dtype: np.dtype) -> bool:
-    """Whether ``dtype`` holds real floating-point numbers, including the types numpy lacks and
-    ml_dtypes provides (bfloat16, float8, float4), whose numpy kind is 'V'."""
-    return dtype.kind == "f" or (dtype.kind == "V" and dtype.name.startswith(("float", "bfloat")))
-
-
-def opset_version(proto: onnx.ModelProto) -> int:
-    """The default-domain opset the model was written for."""
-    for entry in proto.opset_import:
-        if entry.domain in ("", "ai.onnx"):
-            return int(entry.version)
-    return 1

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 if TYPE_CHECKING:
-    from irwua.ingest import ModelSource
+    from irwua.ir.source import ModelSource
 
 
 @dataclass

@@ -16,10 +16,10 @@ import numpy as np
 import onnx
 
 from irwua.errors import IrwuaError, root_reason
-from irwua.exporters import LoadedModel
-from irwua.exporters.keras_names import KerasNames
+from irwua.exporters.keras.names import KerasNames
+from irwua.exporters.loaded import LoadedModel
 from irwua.exporters.quiet import quiet
-from irwua.ingest import ModelSource
+from irwua.ir.source import ModelSource
 
 OPSET = 17
 

@@ -1,0 +1,1 @@
+"""The layer graph, irwua's intermediate representation: plain Python and numpy, no protobuf."""

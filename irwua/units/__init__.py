@@ -1,0 +1,2 @@
+"""Units (neurons, channels) across layers: which unit feeds which input feature, and the K best
+paths through them."""
