@@ -36,26 +36,15 @@ import numpy as np
 from irwua.errors import IrwuaError
 from irwua.ir.geometry import geometry, output_axis, per_weight, unit_totals
 from irwua.ir.graph import Layer, LayerGraph, Node
+from irwua.ops import Category, category_of, op_info
 from irwua.pipeline import PassContext, PassResult, register_pass
 from irwua.runtime.instrument import Capture, exposed_name, instrument, output_name, per_feature
 from irwua.runtime.progress import progress
 from irwua.runtime.sessions import make_session, run, weightless
 
-_PASS_THROUGH = frozenset(
-    "Relu LeakyRelu PRelu Clip Sigmoid HardSigmoid Tanh Gelu Elu Selu Celu Softplus HardSwish "
-    "Mish Dropout Identity BatchNormalization".split()
-)
-"""Single-consumer ops after a layer that still index its output units (activations, BN)."""
-
-_NONNEGATIVE = frozenset("Relu Sigmoid Softmax Softplus Abs Exp HardSigmoid".split())
-"""Ops whose output is never negative."""
-
-_SELECTING = frozenset(
-    "MaxPool AveragePool GlobalMaxPool GlobalAveragePool Flatten Reshape Identity Transpose "
-    "Squeeze Unsqueeze Dropout Slice Concat".split()
-)
-"""Ops whose output is non-negative when their data inputs are: they select, move or average
-values."""
+_PASS_THROUGH = frozenset({Category.ACTIVATION, Category.IDENTITY})
+"""Categories of single-consumer ops after a layer whose output still indexes its units (and
+BatchNormalization): the activated output is captured after them."""
 
 
 @dataclass(frozen=True)
@@ -316,11 +305,14 @@ def _nonnegative(tensor: str, graph: LayerGraph) -> bool:
         node = graph.producer.get(name)
         if node is None or node.domain:
             return False
-        if node.op_type in _NONNEGATIVE or (node.op_type == "Clip" and _clips_at_zero(node, graph)):
-            continue
-        if node.op_type not in _SELECTING:
+        info = op_info(node.op_type)
+        if info is None:
             return False
-        pending.extend(node.inputs if node.op_type == "Concat" else node.inputs[:1])
+        if info.nonnegative or (node.op_type == "Clip" and _clips_at_zero(node, graph)):
+            continue
+        if not info.selects:
+            return False
+        pending.extend(info.data(node.inputs))
     return True
 
 
@@ -336,9 +328,16 @@ def _activated_output(layer: Layer, graph: LayerGraph) -> str:
     tensor = layer.output
     while True:
         readers = graph.consumers.get(tensor, [])
-        if len(readers) != 1 or readers[0].op_type not in _PASS_THROUGH:
+        if len(readers) != 1 or not _passes_units(readers[0]):
             return tensor
         tensor = readers[0].outputs[0]
+
+
+def _passes_units(node: Node) -> bool:
+    """Whether a node after a layer keeps indexing its output units (activations, identity ops,
+    BatchNormalization)."""
+    category = category_of(node.op_type, node.domain)
+    return category in _PASS_THROUGH or (node.op_type == "BatchNormalization" and not node.domain)
 
 
 def _merge_tokens(totals: dict[str, np.ndarray], name: str, ids: np.ndarray) -> None:

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from irwua.ir.graph import Layer, LayerGraph, Node
-from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
+from irwua.passes.op_costs import Cost, OpShapes, formula_for
 from irwua.pipeline import PassContext, PassResult, register_pass
 
 COUNTS = ("macs", "flops", "params", "weight_bytes", "activation_bytes")
@@ -138,7 +138,7 @@ def run_flops(context: PassContext) -> FlopsResult:
 def _node_cost(node: Node, graph: LayerGraph, unsupported: Counter, unresolved: Counter) -> Cost:
     if node.outputs and all(name in graph.constants for name in node.outputs):
         return Cost(0, 0)  # Folded into a constant (a weight's DequantizeLinear): not per run.
-    formula = FORMULAS.get(node.op_type) if not node.domain else None
+    formula = formula_for(node.op_type) if not node.domain else None
     if formula is None:
         unsupported[_op_label(node)] += 1
         return Cost(0, 0)

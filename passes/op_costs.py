@@ -8,11 +8,13 @@ Convention (used everywhere in irwua):
   output size, which is read from the inferred shapes.
 * **FLOPs** are 2 x MACs, plus one add per output element for a bias, plus the per-element costs
   in the tables below for every other op.
-* Ops that only move data (reshape, transpose, gather, concat, ...) cost 0 FLOPs, by table.
-* An op type with no formula here is *unsupported*: the FLOPs pass lists it with its count and
-  never counts it as a silent zero.
+* Ops that only move data (reshape, transpose, gather, concat, ...) cost 0 FLOPs.
+* An op type with neither a formula here nor a per-element cost in the op registry is
+  *unsupported*: the FLOPs pass lists it with its count and never counts it as a silent zero.
 
-Per-element cost tables (FLOPs per output element unless said otherwise):
+Costs per element (FLOPs per output element unless said otherwise). The ops of a fixed cost per
+element have it in their op registry entry (``flops``, ``flops_per_input``: ``irwua.ops``); the
+others have a formula here:
 
 ================================================  ===============================================
 ops                                               FLOPs
@@ -41,10 +43,13 @@ Resize / Upsample                                 nearest 0; linear 2*2^r-1; cub
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
+
+from irwua.ops import op_info
 
 Shape = tuple[int, ...]
 
@@ -78,17 +83,39 @@ class OpShapes(NamedTuple):
 
 CostFormula = Callable[[OpShapes], Cost]
 FORMULAS: dict[str, CostFormula] = {}
+"""The formulas of the ops whose cost is not a number of FLOPs per element."""
 
 
 def formula(*op_types: str) -> Callable[[CostFormula], CostFormula]:
-    """Register a cost formula for one or more op types."""
+    """Register a cost formula for one or more op types; a second formula for one is an error."""
 
     def register(function: CostFormula) -> CostFormula:
         for op_type in op_types:
+            if op_type in FORMULAS:
+                raise ValueError(f"op {op_type!r} has two cost formulas")
             FORMULAS[op_type] = function
         return function
 
     return register
+
+
+def formula_for(op_type: str) -> CostFormula | None:
+    """The cost formula of a default-domain op type: its own, else its per-element costs in the
+    op registry; None when irwua does not know its cost (the op is unsupported)."""
+    own = FORMULAS.get(op_type)
+    if own is not None:
+        return own
+    info = op_info(op_type)
+    if info is None or info.flops is None:
+        return None
+    return _per_element(info.flops, info.flops_per_input)
+
+
+@functools.cache
+def _per_element(per_output: int, per_input: int) -> CostFormula:
+    if per_input:
+        return lambda op: Cost(0, per_input * op.in_size + per_output * op.out_size)
+    return lambda op: Cost(0, per_output * op.out_size)
 
 
 def _size(shape: Shape | None) -> int:
@@ -115,7 +142,8 @@ def conv_integer(op: OpShapes) -> Cost:
 
 @formula("QLinearConv")
 def qlinear_conv(op: OpShapes) -> Cost:
-    return _conv(op, 3, 8)
+    layout = op_info("QLinearConv").quantized
+    return _conv(op, layout.operands[1].tensor, layout.bias)
 
 
 @formula("ConvTranspose")
@@ -169,7 +197,7 @@ def einsum(op: OpShapes) -> Cost:
 
 
 _GATE_ELEMENTWISE = {"LSTM": 15, "GRU": 12, "RNN": 1}
-_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+"""FLOPs of a recurrent cell's gate nonlinearities and state updates, per hidden unit and step."""
 
 
 def _recurrent(op_type: str) -> CostFormula:
@@ -179,7 +207,7 @@ def _recurrent(op_type: str) -> CostFormula:
         x, w = op.ins[0], op.ins[1]
         seq, batch = (x[1], x[0]) if op.attr("layout", 0) else (x[0], x[1])
         directions, gates_hidden, input_size = w
-        hidden = gates_hidden // _GATES[op_type]
+        hidden = gates_hidden // op_info(op_type).gates
         steps = directions * seq * batch
         macs = steps * gates_hidden * (input_size + hidden)
         bias = steps * 2 * gates_hidden if op.has_input(3) else 0
@@ -188,176 +216,8 @@ def _recurrent(op_type: str) -> CostFormula:
     return cost
 
 
-for _op in _GATES:
-    FORMULAS[_op] = _recurrent(_op)
-
-
-def _per_output(cost: int) -> CostFormula:
-    return lambda op: Cost(0, cost * op.out_size)
-
-
-def _per_input(cost: int, per_output: int = 0) -> CostFormula:
-    return lambda op: Cost(0, cost * op.in_size + per_output * op.out_size)
-
-
-ELEMENTWISE_COST = {
-    **dict.fromkeys(
-        [
-            "Add",
-            "Sub",
-            "Mul",
-            "Div",
-            "Pow",
-            "Mod",
-            "Neg",
-            "Abs",
-            "Reciprocal",
-            "Sqrt",
-            "Exp",
-            "Log",
-            "Erf",
-            "Relu",
-            "LeakyRelu",
-            "PRelu",
-            "Clip",
-            "ThresholdedRelu",
-            "Tanh",
-            "Sin",
-            "Cos",
-            "Tan",
-            "Asin",
-            "Acos",
-            "Atan",
-            "Sinh",
-            "Cosh",
-            "Asinh",
-            "Acosh",
-            "Atanh",
-            "Floor",
-            "Ceil",
-            "Round",
-            "Sign",
-            "Equal",
-            "Greater",
-            "Less",
-            "GreaterOrEqual",
-            "LessOrEqual",
-            "Not",
-            "And",
-            "Or",
-            "Xor",
-            "Where",
-            "IsNaN",
-            "IsInf",
-            "BitShift",
-            "BitwiseAnd",
-            "BitwiseOr",
-            "BitwiseXor",
-            "BitwiseNot",
-        ],
-        1,
-    ),
-    **dict.fromkeys(
-        ["Softplus", "Softsign", "Elu", "Shrink", "QuantizeLinear", "DequantizeLinear"], 2
-    ),
-    **dict.fromkeys(["Sigmoid", "HardSigmoid", "Selu", "Celu"], 3),
-    **dict.fromkeys(["HardSwish", "Mish"], 4),
-    "Gelu": 5,
-    "BatchNormalization": 2,
-    "Softmax": 5,
-    "LogSoftmax": 5,
-    "Hardmax": 2,
-}
-"""FLOPs per output element of ops that apply a fixed function to each element."""
-
-DATA_MOVEMENT = [
-    "Reshape",
-    "Flatten",
-    "Squeeze",
-    "Unsqueeze",
-    "Transpose",
-    "Concat",
-    "Split",
-    "Slice",
-    "Gather",
-    "GatherElements",
-    "GatherND",
-    "ScatterElements",
-    "ScatterND",
-    "Scatter",
-    "Expand",
-    "Tile",
-    "Pad",
-    "Identity",
-    "Dropout",
-    "Shape",
-    "Size",
-    "Cast",
-    "CastLike",
-    "Constant",
-    "ConstantOfShape",
-    "Range",
-    "DepthToSpace",
-    "SpaceToDepth",
-    "OneHot",
-    "NonZero",
-    "Compress",
-    "ReverseSequence",
-    "EyeLike",
-    "Trilu",
-    "If",
-    "Loop",
-    "Scan",
-    "SplitToSequence",
-    "SequenceAt",
-    "SequenceConstruct",
-    "SequenceEmpty",
-    "SequenceInsert",
-    "SequenceLength",
-    "ConcatFromSequence",
-    "Optional",
-    "OptionalGetElement",
-    "OptionalHasElement",
-    "MaxRoiPool",
-    "Unique",
-    "RandomNormal",
-    "RandomUniform",
-    "RandomNormalLike",
-    "RandomUniformLike",
-    "Bernoulli",
-    "Multinomial",
-    "NonMaxSuppression",
-]
-"""Ops that cost 0 FLOPs by convention: they move, select or create data (control flow: the ops
-in the subgraphs are counted instead)."""
-
-PER_INPUT_COST = {
-    "GlobalAveragePool": (1, 1),
-    "GlobalMaxPool": (1, 0),
-    "GlobalLpPool": (2, 1),
-    "ReduceSum": (1, 0),
-    "ReduceMax": (1, 0),
-    "ReduceMin": (1, 0),
-    "ReduceProd": (1, 0),
-    "ReduceL1": (2, 0),
-    "ReduceMean": (1, 1),
-    "ReduceSumSquare": (2, 0),
-    "ReduceL2": (2, 1),
-    "ReduceLogSum": (1, 1),
-    "ReduceLogSumExp": (2, 1),
-    "ArgMax": (1, 0),
-    "ArgMin": (1, 0),
-    "CumSum": (1, 0),
-    "TopK": (1, 0),
-}
-"""(FLOPs per input element, FLOPs per output element) of reductions."""
-
-for _op, _cost in ELEMENTWISE_COST.items():
-    FORMULAS[_op] = _per_output(_cost)
-for _op in DATA_MOVEMENT:
-    FORMULAS[_op] = _per_output(0)
-for _op, (_per_in, _per_out) in PER_INPUT_COST.items():
-    FORMULAS[_op] = _per_input(_per_in, _per_out)
+for _op in _GATE_ELEMENTWISE:
+    formula(_op)(_recurrent(_op))
 
 
 @formula("Sum", "Max", "Min")

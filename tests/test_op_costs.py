@@ -3,7 +3,7 @@
 Every test builds a one- or few-node ONNX model, writes the expected MACs/FLOPs out by hand, and
 checks them twice:
 
-* at the formula level: ``FORMULAS[op_type]`` applied to the shapes onnxruntime actually produces
+* at the formula level: ``formula_for(op_type)`` applied to the shapes onnxruntime actually produces
   when it runs the model (independent of irwua's own shape inference), and
 * end to end: ``irwua.analyze(...)["flops"]``, whose counts are per sample (divided by the leading
   dim of the first input).
@@ -24,7 +24,7 @@ from onnx import helper, numpy_helper
 
 import irwua
 from irwua.ingest.tensors import attributes
-from irwua.passes.op_costs import FORMULAS, Cost, OpShapes
+from irwua.passes.op_costs import Cost, OpShapes, formula_for
 
 OPSET = 17
 
@@ -66,7 +66,7 @@ def formula_cost(
         outs=[shapes[name] if name else None for name in proto.output],
         attrs=attributes(proto),
     )
-    return FORMULAS[proto.op_type](op), outputs
+    return formula_for(proto.op_type)(op), outputs
 
 
 def analyze_flops(model: onnx.ModelProto, batch: int = 1, **kwargs):
@@ -511,7 +511,7 @@ def test_data_movement_ops_cost_zero():
             outs=[shapes[name] for name in proto.output],
             attrs=attributes(proto),
         )
-        assert FORMULAS[proto.op_type](op) == Cost(0, 0)
+        assert formula_for(proto.op_type)(op) == Cost(0, 0)
     result = analyze_flops(model)
     for name in ("reshape", "transpose", "concat"):
         counts = result.nodes[name]

@@ -27,9 +27,20 @@ from shape_paths import both_ways, floats, ints
 
 from irwua.errors import IrwuaError
 from irwua.ingest.inputs import bind_inputs, input_specs
-from irwua.ingest.shape_rules import BROADCASTING, COMPARISONS, REDUCTIONS, UNARY
 from irwua.ir.graph import TensorInfo
+from irwua.ops import REGISTRY, Category
 from irwua.runtime.sessions import run_with_outputs, synthetic_inputs
+
+
+def _ops(*categories: Category) -> list[str]:
+    """The registered ops of ``categories`` (those the shape rules treat by category)."""
+    return sorted(name for name, info in REGISTRY.items() if info.category in categories)
+
+
+UNARY = _ops(Category.ACTIVATION, Category.UNARY)
+BROADCASTING = _ops(Category.BROADCAST)
+COMPARISONS = _ops(Category.COMPARISON)
+REDUCTIONS = _ops(Category.REDUCTION)
 
 Case = tuple[list[onnx.NodeProto], list[tuple], dict[str, np.ndarray], int]
 """(nodes, graph inputs as (name, shape[, elem_type]), initializers, opset)."""
@@ -339,7 +350,8 @@ def _tile_expand(rng) -> Case:
 
 SHAPE_KEEPING = [
     *UNARY,
-    *"Softmax LogSoftmax Hardmax Dropout Not Cast GlobalAveragePool GlobalMaxPool".split(),
+    *"Identity LRN Softmax LogSoftmax Hardmax Dropout Cast".split(),
+    *"GlobalAveragePool GlobalMaxPool GlobalLpPool".split(),
     *"BatchNormalization InstanceNormalization LayerNormalization".split(),
 ]
 

@@ -25,6 +25,7 @@ import onnx
 from irwua.ingest.tensors import tensor_to_array
 from irwua.ir.dtypes import numpy_dtype
 from irwua.ir.graph import ConstantTable, Node
+from irwua.ops import QuantizedLayout, op_info
 
 Folder = Callable[[list[np.ndarray], Mapping[str, object], int], np.ndarray]
 
@@ -132,16 +133,6 @@ _SINGLE_SOURCE = {
 }
 
 
-QUANTIZED_OPERANDS: dict[str, tuple[tuple[int, int | None, int, int], ...]] = {
-    "QLinearConv": ((3, 4, 5, 0),),
-    "ConvInteger": ((1, None, 3, 0),),
-    "QLinearMatMul": ((0, 1, 2, 0), (3, 4, 5, -1)),
-    "MatMulInteger": ((0, None, 2, 0), (1, None, 3, -1)),
-}
-"""Integer operands of quantized ops that may be weights: (input index of the tensor, of its
-scale (None: integer units), of its zero point, axis of a per-channel scale or zero point)."""
-
-
 def dequantized_name(tensor: str) -> str:
     """The table name of the real-valued weight of the quantized tensor ``tensor``."""
     return f"{tensor}::dequantized"
@@ -159,17 +150,20 @@ def collect_constants(
         table.add(tensor.name, tensor_to_array(tensor, base_dir))
     for node in nodes:
         _fold_node(node, opset, table)
-        if node.op_type in QUANTIZED_OPERANDS and not node.domain:
-            _dequantize_operands(node, table)
+        info = op_info(node.op_type, node.domain)
+        if info is not None and info.quantized is not None:
+            _dequantize_operands(node, info.quantized, table)
     return table
 
 
-def _dequantize_operands(node: Node, table: ConstantTable) -> None:
-    """Add the real values of a quantized op's constant integer operands (its weights)."""
-    for tensor, scale, zero, axis in QUANTIZED_OPERANDS[node.op_type]:
+def _dequantize_operands(node: Node, layout: QuantizedLayout, table: ConstantTable) -> None:
+    """Add the real values of a quantized op's constant integer operands that may be weights,
+    and of its int32 bias."""
+    for index in layout.weight_operands:
+        operand = layout.operands[index]
         names = [
             node.inputs[i] if i is not None and i < len(node.inputs) else ""
-            for i in (tensor, scale, zero)
+            for i in (operand.tensor, operand.scale, operand.zero)
         ]
         if not names[0] or names[0] not in table or any(n and n not in table for n in names[1:]):
             continue
@@ -180,17 +174,18 @@ def _dequantize_operands(node: Node, table: ConstantTable) -> None:
             table.values[names[2]] if names[2] else np.zeros((), data.dtype),
         ]
         try:
-            value = _dequantize(inputs, {"axis": axis}, 0)
+            value = _dequantize(inputs, {"axis": operand.axis}, 0)
         except (ValueError, TypeError, IndexError):
             continue
         table.add(dequantized_name(names[0]), value, table.origins[names[0]])
-    if node.op_type == "QLinearConv" and len(node.inputs) > 8:
-        _dequantize_bias(node, table)
+    if layout.bias is not None and layout.bias < len(node.inputs):
+        _dequantize_bias(node, layout, table)
 
 
-def _dequantize_bias(node: Node, table: ConstantTable) -> None:
-    """A QLinearConv's int32 bias is quantized with scale x_scale x w_scale and zero point 0."""
-    bias, x_scale, w_scale = node.inputs[8], node.inputs[1], node.inputs[4]
+def _dequantize_bias(node: Node, layout: QuantizedLayout, table: ConstantTable) -> None:
+    """An int32 bias is quantized with scale x_scale x w_scale and zero point 0."""
+    bias = node.inputs[layout.bias]
+    x_scale, w_scale = (node.inputs[operand.scale] for operand in layout.operands)
     if not all(name in table for name in (bias, x_scale, w_scale)):
         return
     scale = table.values[x_scale].astype(np.float32) * table.values[w_scale].astype(np.float32)

@@ -16,6 +16,7 @@ import onnx
 
 from irwua.errors import IrwuaError
 from irwua.ir.dtypes import numpy_dtype
+from irwua.ops import Category, category_of
 
 if TYPE_CHECKING:
     from irwua.data.dataset import InputSpec
@@ -63,7 +64,8 @@ def input_specs(proto: onnx.ModelProto) -> list[InputSpec]:
     ]
 
 
-_ID_PASS_THROUGH = {"Cast", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten"}
+_ID_PASS_THROUGH = frozenset({Category.IDENTITY, Category.RESHAPE})
+"""Categories of ops that keep an id input's values on the way to its Gather."""
 
 
 def _id_tables(graph: onnx.GraphProto) -> dict[str, tuple[str, int]]:
@@ -77,7 +79,11 @@ def _id_tables(graph: onnx.GraphProto) -> dict[str, tuple[str, int]]:
             for attr in node.attribute:
                 if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
                     tables[node.output[0]] = tuple(attr.t.dims)
-        elif node.op_type in _ID_PASS_THROUGH and node.input and node.input[0] in origin:
+        elif (
+            category_of(node.op_type, node.domain) in _ID_PASS_THROUGH
+            and node.input
+            and (node.input[0] in origin)
+        ):
             origin[node.output[0]] = origin[node.input[0]]
         elif node.op_type == "Gather" and len(node.input) == 2 and node.input[1] in origin:
             dims = tables.get(node.input[0])

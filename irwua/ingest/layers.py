@@ -1,7 +1,9 @@
 """Recognising weighted layers among the ops of a model.
 
 A layer is a node that reads a learned (constant, floating-point, bfloat16 included) tensor, or a
-quantized op whose integer weight is constant. The rules, by op type:
+quantized op whose integer weight is constant. The op registry (``irwua.ops``) says which ops can
+be layers: their kind (``OpInfo.layer``), the inputs of learned tensors at fixed places
+(``roles``) and the operands of the quantized ops (``quantized``):
 
 ============================  =========================================  ======================
 op                            learned tensors (role: input index)        kind
@@ -34,26 +36,7 @@ from collections.abc import Mapping
 from irwua.ingest.constants import ConstantTable, dequantized_name
 from irwua.ir.dtypes import is_float
 from irwua.ir.graph import Layer, Node
-
-_ROLES: dict[str, tuple[str, dict[str, int]]] = {
-    "Conv": ("conv", {"weight": 1, "bias": 2}),
-    "ConvTranspose": ("conv_transpose", {"weight": 1, "bias": 2}),
-    "LSTM": ("recurrent", {"weight": 1, "R": 2, "bias": 3}),
-    "GRU": ("recurrent", {"weight": 1, "R": 2, "bias": 3}),
-    "RNN": ("recurrent", {"weight": 1, "R": 2, "bias": 3}),
-    "BatchNormalization": ("norm", {"weight": 1, "bias": 2, "mean": 3, "var": 4}),
-    "LayerNormalization": ("norm", {"weight": 1, "bias": 2}),
-    "InstanceNormalization": ("norm", {"weight": 1, "bias": 2}),
-    "GroupNormalization": ("norm", {"weight": 1, "bias": 2}),
-}
-_ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "PRelu"}
-_QUANTIZED = {
-    "QLinearConv": ("conv", ((3, 0),)),
-    "ConvInteger": ("conv", ((1, 0),)),
-    "QLinearMatMul": ("matmul", ((3, 0), (0, 3))),
-    "MatMulInteger": ("matmul", ((1, 0), (0, 1))),
-}
-"""Quantized op -> (layer kind, (weight input, data input) pairs to try: right operand first)."""
+from irwua.ops import OpInfo, op_info
 
 
 def find_layers(nodes: list[Node], constants: ConstantTable) -> list[Layer]:
@@ -98,48 +81,51 @@ class _LearnedTest:
 
 
 def _layer_for(node: Node, learned: _LearnedTest) -> Layer | None:
+    info = op_info(node.op_type)
+    if info is None or info.layer is None:
+        return None
     inputs = node.inputs
-    if node.op_type in _ROLES:
-        kind, roles = _ROLES[node.op_type]
+    if info.roles:
         if not (len(inputs) > 1 and learned(inputs[1])):
             return None
         tensors = {
-            role: inputs[i] for role, i in roles.items() if i < len(inputs) and learned(inputs[i])
+            role: inputs[i] for role, i in info.roles if i < len(inputs) and learned(inputs[i])
         }
-        return _make(node, kind, tensors, inputs[0])
-    if node.op_type in ("Gemm", "MatMul", "Einsum"):
-        kind = node.op_type.lower()
+        return _make(node, info.layer, tensors, inputs[0])
+    if info.quantized is not None:
+        return _quantized(node, info, learned)
+    if info.layer in ("gemm", "matmul", "einsum"):
         const = [i for i in (0, 1) if i < len(inputs) and learned(inputs[i])]
         if len(const) != 1:
             return None
         tensors = {"weight": inputs[const[0]]}
-        if kind == "gemm" and len(inputs) > 2 and learned(inputs[2]):
+        if info.layer == "gemm" and len(inputs) > 2 and learned(inputs[2]):
             tensors["bias"] = inputs[2]
-        return _make(node, kind, tensors, inputs[1 - const[0]], weight_left=const[0] == 0)
-    if node.op_type in _QUANTIZED:
-        return _quantized(node, learned)
-    if node.op_type == "Gather" and learned(inputs[0]) and not learned(inputs[1]):
+        return _make(node, info.layer, tensors, inputs[1 - const[0]], weight_left=const[0] == 0)
+    if info.layer == "embedding" and learned(inputs[0]) and not learned(inputs[1]):
         return _make(node, "embedding", {"weight": inputs[0]}, inputs[1])
-    if node.op_type in _ELEMENTWISE and len(inputs) == 2:
+    if info.layer == "elementwise" and len(inputs) == 2:
         const = [i for i in (0, 1) if learned(inputs[i])]
         if len(const) == 1 and (node.op_type == "PRelu" or learned.size(inputs[const[0]]) > 1):
             return _make(node, "elementwise", {"weight": inputs[const[0]]}, inputs[1 - const[0]])
     return None
 
 
-def _quantized(node: Node, learned: _LearnedTest) -> Layer | None:
+def _quantized(node: Node, info: OpInfo, learned: _LearnedTest) -> Layer | None:
     """A quantized conv or matmul whose integer weight is a constant and whose data is not."""
-    kind, candidates = _QUANTIZED[node.op_type]
+    layout = info.quantized
     inputs = node.inputs
-    for weight, data in candidates:
+    for index in layout.weight_operands:
+        weight = layout.operands[index].tensor
+        data = layout.operands[1 - index].tensor
         if max(weight, data) >= len(inputs):
             return None
         if learned(dequantized_name(inputs[weight])) and not learned.constant(inputs[data]):
             tensors = {"weight": dequantized_name(inputs[weight])}
-            bias = dequantized_name(inputs[8]) if len(inputs) > 8 else ""
-            if node.op_type == "QLinearConv" and learned(bias):
-                tensors["bias"] = bias
-            return _make(node, kind, tensors, inputs[data], weight_left=weight < data)
+            bias = layout.bias
+            if bias is not None and bias < len(inputs) and learned(dequantized_name(inputs[bias])):
+                tensors["bias"] = dequantized_name(inputs[bias])
+            return _make(node, info.layer, tensors, inputs[data], weight_left=weight < data)
     return None
 
 

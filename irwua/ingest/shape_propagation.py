@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from irwua.ingest.shape_rules import RULES, SINCE, NotCovered, Operands, shape_slice, slices
+from irwua.ingest.shape_rules import NotCovered, Operands, rule_for, shape_slice, slices
 from irwua.ir.dtypes import numpy_dtype
 from irwua.ir.graph import ConstantTable, Node, TensorInfo
+from irwua.ops import op_info
 
 OPSETS = range(7, 29)
 """Default-domain opsets whose semantics the rules follow: from 7 (numpy broadcasting) to 28
@@ -75,8 +76,8 @@ def _infer_node(
     rule must give the same shape, and gives the dtype (the spec's, where a fold may differ)."""
     if node.domain or node.scope or node.branches:
         raise NotCovered
-    rule = RULES.get(node.op_type)
-    if rule is None or opset < SINCE.get(node.op_type, OPSETS.start):
+    rule = rule_for(node.op_type)
+    if rule is None or opset < op_info(node.op_type).since:
         raise NotCovered  # ONNX's inference leaves an op unknown before its first version.
     if any(name and name not in known for name in node.inputs):
         raise NotCovered

@@ -1,4 +1,6 @@
-"""Output shapes and dtypes of the common ONNX ops, one small rule per op type.
+"""Output shapes and dtypes of the common ONNX ops: a small rule per op type, or per category of
+the op registry (``irwua.ops``) for ops that all follow one rule (activations, elementwise math,
+broadcasting arithmetic, comparisons, softmaxes, reductions, global pools).
 
 A rule reads its node's attributes and its inputs' shapes, dtypes and known values
 (``Operands``) and returns every output's shape and dtype, exactly as ONNX's shape inference
@@ -22,6 +24,7 @@ import onnx
 from irwua.ingest.constants import CONSTANT_NUMBERS
 from irwua.ir.dtypes import numpy_dtype
 from irwua.ir.graph import Node, TensorInfo
+from irwua.ops import Category, category_of, op_info
 
 Shape = tuple[int, ...]
 Output = tuple[Shape, np.dtype]
@@ -584,9 +587,6 @@ def _resize(node: Node, ops: Operands, opset: int) -> list[Output]:
     return [(tuple(sizes), ops.dtype(0))]
 
 
-_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
-
-
 def _recurrent(node: Node, ops: Operands, opset: int) -> list[Output]:
     """LSTM / GRU / RNN: Y, Y_h (and Y_c) in the node's layout."""
     x, w = ops.shape(0), ops.shape(1)
@@ -594,7 +594,7 @@ def _recurrent(node: Node, ops: Operands, opset: int) -> list[Output]:
     if "layout" in node.attrs and opset < 14:
         raise NotCovered  # An attribute this version lacks: ONNX's inference ignores it.
     directions = 2 if node.attr("direction", "forward") == "bidirectional" else 1
-    if len(x) != 3 or w != (directions, _GATES[node.op_type] * hidden, x[2]):
+    if len(x) != 3 or w != (directions, op_info(node.op_type).gates * hidden, x[2]):
         raise NotCovered
     if layout:
         batch, steps = x[0], x[1]
@@ -606,36 +606,31 @@ def _recurrent(node: Node, ops: Operands, opset: int) -> list[Output]:
     return [(sequence, dtype), (state, dtype), (state, dtype)]
 
 
-UNARY = (
-    "Abs Acos Asin Atan Ceil Celu Cos Elu Erf Exp Floor Gelu HardSigmoid HardSwish Identity "
-    "LeakyRelu Log LRN Mish Neg Reciprocal Relu Round Selu Shrink Sigmoid Sign Sin Softplus "
-    "Softsign Sqrt Tan Tanh ThresholdedRelu Clip"
-).split()
-BROADCASTING = "Add Sub Mul Div Mod Pow Max Min Sum Mean".split()
-COMPARISONS = "Equal Less Greater LessOrEqual GreaterOrEqual And Or Xor".split()
-REDUCTIONS = "ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2".split()
+def _predicate(_node: Node, ops: Operands, _opset: int) -> list[Output]:
+    """IsNaN, IsInf: a boolean per element."""
+    return [(ops.shape(0), np.dtype(bool))]
+
 
 RULES: dict[str, Rule] = {
-    **dict.fromkeys(UNARY, _same),
-    **dict.fromkeys(BROADCASTING, _elementwise),
-    **dict.fromkeys(COMPARISONS, _compare),
-    **dict.fromkeys(REDUCTIONS, _reduce),
-    **dict.fromkeys(("Softmax", "LogSoftmax", "Hardmax"), _softmax),
-    **dict.fromkeys(("MaxPool", "AveragePool"), _pool),
-    **dict.fromkeys(("GlobalAveragePool", "GlobalMaxPool"), _global_pool),
-    **dict.fromkeys(("Resize", "Upsample"), _resize),
-    **dict.fromkeys(_GATES, _recurrent),
-    "Not": _same,
+    "PRelu": _prelu,
+    "IsNaN": _predicate,
+    "IsInf": _predicate,
+    "Identity": _same,
+    "LRN": _same,
     "Where": _where,
     "Dropout": _dropout,
-    "PRelu": _prelu,
     "Conv": _conv,
     "ConvTranspose": _conv_transpose,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
     "BatchNormalization": _batch_norm,
     "InstanceNormalization": _instance_norm,
     "LayerNormalization": _layer_norm,
     "Gemm": _gemm,
     "MatMul": _matmul,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
+    "RNN": _recurrent,
     "Concat": _concat,
     "Flatten": _flatten,
     "Reshape": _reshape,
@@ -653,18 +648,26 @@ RULES: dict[str, Rule] = {
     "Expand": _expand,
     "Tile": _tile,
     "Split": _split,
+    "Resize": _resize,
+    "Upsample": _resize,
 }
-"""Output shapes and dtypes per op type (default domain)."""
+"""Output shapes and dtypes of the ops treated one by one (default domain)."""
 
-SINCE = {
-    **dict.fromkeys(("ConstantOfShape", "Erf", "Shrink", "Sign", "Where"), 9),
-    **dict.fromkeys(("DequantizeLinear", "Mod", "Resize", "ThresholdedRelu"), 10),
-    **dict.fromkeys(("Celu", "GreaterOrEqual", "LessOrEqual"), 12),
-    "Expand": 8,
-    "Round": 11,
-    "HardSwish": 14,
-    "LayerNormalization": 17,
-    "Mish": 18,
-    "Gelu": 20,
+CATEGORY_RULES: dict[Category, Rule] = {
+    Category.ACTIVATION: _same,
+    Category.UNARY: _same,
+    Category.BROADCAST: _elementwise,
+    Category.COMPARISON: _compare,
+    Category.SOFTMAX: _softmax,
+    Category.REDUCTION: _reduce,
+    Category.GLOBAL_POOLING: _global_pool,
 }
-"""The first opset of the ops above that are younger than opset 7."""
+"""The rule of every other op of these categories (``irwua.ops``)."""
+
+
+def rule_for(op_type: str) -> Rule | None:
+    """The shape rule of a default-domain op type, None when the rules do not cover it."""
+    rule = RULES.get(op_type)
+    if rule is None:
+        rule = CATEGORY_RULES.get(category_of(op_type))
+    return rule

@@ -6,23 +6,25 @@ it reads input features (a conv's input channels) and writes output units (its o
 ``unit_flow`` follows every unit layer's input backward until it reaches unit layers, embeddings
 or graph inputs, and records one ``UnitLink`` per (source, consumer):
 
+The op registry's category of each op (``irwua.ops``) says how units pass it:
+
 ==========================================  ====================================================
 op between the layers                       units
 ==========================================  ====================================================
-activations, Dropout, Identity, Cast, Clip,  kept
-Softmax, (De)QuantizeLinear, unary math
-MaxPool, AveragePool, Global*Pool, LRN,      kept when the units are channels (axis 1) and the
-Pad, Resize                                  op keeps their number
+activations, unary math, identity ops        kept
+(Dropout, Cast), softmaxes, (De)Quantize
+pooling, global pooling, Resize, LRN, Pad    kept when the units are channels (axis 1) and the
+                                             op keeps their number
 Transpose                                    kept, on the permuted axis
-ReduceMean / ReduceSum / ...                 kept when the unit axis is not reduced
-Flatten, Reshape, Squeeze, Unsqueeze         feature j reads unit j * inner_out // inner_in: a
-                                             channel maps to its block of features ([N, C, H, W]
+reductions (ReduceMean, ReduceSum, ...)      kept when the unit axis is not reduced
+reshapes (Flatten, Reshape, Squeeze,         feature j reads unit j * inner_out // inner_in: a
+Unsqueeze)                                   channel maps to its block of features ([N, C, H, W]
                                              -> [N, C*H*W]); a reshape that splits a unit loses
                                              the units; a graph input reshaped right away (an
                                              MLP's Flatten of an image) has a unit per feature
 Concat, Split                                along the unit axis: offsets; along another: kept
-Add, Sub, Mul, Div, Max, Min, Sum, Mean      every input with the unit axis feeds the same units
-                                             (a residual Add merges its branches, an SE gate
+broadcasting arithmetic (Add, Sub, Mul,      every input with the unit axis feeds the same units
+Div, Max, Min, Sum, Mean, ...)               (a residual Add merges its branches, an SE gate
                                              [N, C, 1, 1] its channels); a broadcast input (a
                                              scalar, a mean over the units) is not followed
 norm layers (BatchNorm, LayerNorm, ...) and  kept: they act per unit, so pathways run through
@@ -32,9 +34,11 @@ anything else (Gather, Slice, MatMul of two  units lost: a link of mode "layer" 
 activations, recurrent layers, ...)
 ==========================================  ====================================================
 
-Shape-only ops (Shape, Size, ConstantOfShape) carry no values and end a walk; constants are never
-sources. Structured pruning uses the same links: removing output unit ``c`` of layer ``S`` removes
-the input features ``link.features_of(c)`` of each consumer, and every layer in ``link.via``.
+Ops that read a shape rather than values (Shape, Size) or create a tensor (ConstantOfShape,
+Range) end a walk; constants are never sources. Only an op's data inputs are followed (not a
+Reshape's shape or a Clip's bounds). Structured pruning uses the same links: removing output
+unit ``c`` of layer ``S`` removes the input features ``link.features_of(c)`` of each consumer,
+and every layer in ``link.via``.
 """
 
 from __future__ import annotations
@@ -47,33 +51,43 @@ import numpy as np
 
 from irwua.ir.geometry import geometry, is_unit_layer, output_axis, unit_counts
 from irwua.ir.graph import Layer, LayerGraph, Node
+from irwua.ops import Category, category_of, op_info
 
-_KEEP = frozenset(
-    "Relu LeakyRelu PRelu Elu Selu Celu Gelu Sigmoid HardSigmoid Tanh Softplus Softsign HardSwish "
-    "Mish ThresholdedRelu Clip Dropout Identity Cast CastLike Abs Neg Exp Log Sqrt Reciprocal Erf "
-    "Sign Floor Ceil Round Sin Cos Softmax LogSoftmax Hardmax QuantizeLinear DequantizeLinear "
-    "Not IsNaN IsInf".split()
-)
-"""Ops whose output element i depends on input element i only (or normalizes along an axis)."""
+_BEHAVIOUR = {
+    Category.ACTIVATION: "keep",
+    Category.UNARY: "keep",
+    Category.IDENTITY: "keep",
+    Category.SOFTMAX: "keep",
+    Category.QUANTIZATION: "keep",
+    Category.POOLING: "per_channel",
+    Category.GLOBAL_POOLING: "per_channel",
+    Category.RESIZE: "per_channel",
+    Category.RESHAPE: "reshape",
+    Category.BROADCAST: "merge",
+    Category.REDUCTION: "reduce",
+    Category.SHAPE: "end",
+    Category.CREATION: "end",
+}
+"""How the units pass the ops of each category of the op registry (see the module table):
+"keep" (output element i reads input element i, or normalizes along an axis), "per_channel"
+(the channels of an [N, C, ...] tensor are kept), "reshape", "merge" (broadcast inputs feed the
+same units), "reduce", "end" (the op reads shapes, not values: the walk ends)."""
 
-_PER_CHANNEL = frozenset(
-    "MaxPool AveragePool LpPool GlobalAveragePool GlobalMaxPool GlobalLpPool LRN Pad Resize "
-    "Upsample".split()
-)
-"""Ops that keep the channels (axis 1) of an [N, C, ...] tensor."""
+_OP_BEHAVIOUR = {
+    "LRN": "per_channel",
+    "Pad": "per_channel",
+    "Transpose": "transpose",
+    "Concat": "concat",
+    "Split": "split",
+}
+"""Ops that units pass otherwise than the rest of their category."""
 
-_RESHAPES = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze"})
-_MERGES = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Pow"})
-_SHAPE_ONLY = frozenset({"Shape", "Size", "ConstantOfShape"})
-_DATA_INPUTS = dict.fromkeys(
-    "Reshape Expand Tile Slice Pad Resize Upsample Squeeze Unsqueeze TopK Split Clip Dropout "
-    "ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSumExp "
-    "ReduceSumSquare".split(),
-    1,
-)
-"""Ops whose later inputs are parameters (shapes, axes, bounds), not data."""
 
-_REDUCE = frozenset(name for name in _DATA_INPUTS if name.startswith("Reduce"))
+def _behaviour(node: Node) -> str | None:
+    """How units pass ``node`` (None: they are lost)."""
+    if node.domain:
+        return None
+    return _OP_BEHAVIOUR.get(node.op_type) or _BEHAVIOUR.get(category_of(node.op_type))
 
 
 @dataclass(frozen=True)
@@ -230,7 +244,7 @@ class _Walker:
         layer = graph.layer_of_node.get(node.name)
         if layer is not None:
             return self._through_layer(layer, tensor, axis)
-        if node.op_type in _SHAPE_ONLY:
+        if _behaviour(node) == "end":
             return []
         if axis is None:
             return [_lost(r, node.name) for r in self._all_inputs(node)]
@@ -242,7 +256,7 @@ class _Walker:
 
     def _through_op(self, node: Node, tensor: str, axis: int) -> list[_Route] | None:
         """Routes through a parameter-free op that keeps the units, else None."""
-        if node.op_type in _RESHAPES:
+        if _behaviour(node) == "reshape":
             data, shape = node.inputs[0], self.graph.shape(tensor)
             if data in self.graph.inputs and shape is not None:
                 # A graph input reshaped right away (an MLP's Flatten): a unit per feature.
@@ -262,8 +276,9 @@ class _Walker:
         ]
 
     def _all_inputs(self, node: Node) -> list[_Route]:
-        count = _DATA_INPUTS.get(node.op_type, len(node.inputs))
-        return [route for name in node.inputs[:count] if name for route in self.routes(name, None)]
+        info = op_info(node.op_type, node.domain)
+        inputs = node.inputs if info is None else info.data(node.inputs)
+        return [route for name in inputs if name for route in self.routes(name, None)]
 
     def _input_route(self, tensor: str, axis: int | None) -> _Route:
         shape = self.graph.shape(tensor)
@@ -368,26 +383,26 @@ def _backward(node: Node, tensor: str, axis: int, graph: LayerGraph) -> list[Ste
     """For a parameter-free ``node`` writing ``tensor`` with units on ``axis``: the inputs that
     carry units, each with its unit axis and position map (see ``_compose``); None when the
     units are lost."""
-    op = node.op_type
+    behaviour = _behaviour(node)
     data = node.inputs[0] if node.inputs else ""
     out_shape = graph.shape(tensor)
-    if op in _KEEP:
+    if behaviour == "keep":
         return [(data, axis, None)]
-    if op in _PER_CHANNEL:
+    if behaviour == "per_channel":
         in_shape = graph.shape(data)
         keeps = axis == 1 and in_shape is not None and out_shape is not None
         return [(data, axis, None)] if keeps and in_shape[1] == out_shape[1] else None
-    if op == "Transpose":
+    if behaviour == "transpose":
         rank = len(out_shape) if out_shape else 0
         perm = node.attr("perm") or list(range(rank))[::-1]
         return [(data, int(perm[axis]), None)]
-    if op in _REDUCE:
+    if behaviour == "reduce":
         return _through_reduce(node, axis, graph)
-    if op == "Concat":
+    if behaviour == "concat":
         return _through_concat(node, tensor, axis, graph)
-    if op == "Split":
+    if behaviour == "split":
         return _through_split(node, tensor, axis, graph)
-    if op in _MERGES:
+    if behaviour == "merge":
         return _through_merge(node, tensor, axis, graph)
     return None
 
