@@ -20,7 +20,7 @@ from onnx import helper
 
 import irwua
 from irwua.exporters.torch import graph as torch_graph
-from irwua.ingest import shape_propagation, shape_rules
+from irwua.ingest import folding, shape_rules
 from irwua.ops import REGISTRY, Category, OpInfo, register
 from irwua.ops import registry as registry_module
 from irwua.passes import activations, op_costs
@@ -38,7 +38,7 @@ for _schema in onnx.defs.get_all_schemas_with_history():
 
 TABLES = {
     "shape rules": shape_rules.RULES,
-    "values of small tensors": shape_propagation.VALUES,
+    "op values": folding.FOLDS,
     "cost formulas": op_costs.FORMULAS,
     "recurrent gate costs": op_costs._GATE_ELEMENTWISE,
     "unit flow": flow._OP_BEHAVIOUR,

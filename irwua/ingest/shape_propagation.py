@@ -16,12 +16,12 @@ random models.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from irwua.ingest.shape_rules import NotCovered, Operands, rule_for, shape_slice, slices
-from irwua.ir.dtypes import numpy_dtype
+from irwua.ingest.folding import FOLDS
+from irwua.ingest.shape_rules import NotCovered, Operands, rule_for, shape_slice
 from irwua.ir.graph import ConstantTable, Node, TensorInfo
 from irwua.ops import op_info
 
@@ -35,7 +35,6 @@ the values of all constants are known."""
 
 Declared = tuple[tuple[int | str | None, ...] | None, np.dtype | None]
 """A shape and dtype a model declares for a tensor (None: not declared)."""
-Evaluator = Callable[[Node, Operands, int], np.ndarray]
 
 
 def static_shapes(
@@ -96,13 +95,12 @@ def _infer_node(
         if name in known and (not folded or known[name].shape != shape):
             raise NotCovered  # A name written twice, or a fold that the spec contradicts.
         known[name] = TensorInfo(name, shape, np.dtype(dtype))
-    evaluate = VALUES.get(node.op_type)
-    if evaluate is not None and not folded and node.outputs[0] in known:
-        _track_value(evaluate, node, operands, opset, known, values)
+    computable = node.op_type in FOLDS or node.op_type == "Shape"
+    if computable and not folded and node.outputs[0] in known:
+        _track_value(node, operands, opset, known, values)
 
 
 def _track_value(
-    evaluate: Evaluator,
     node: Node,
     operands: Operands,
     opset: int,
@@ -115,8 +113,8 @@ def _track_value(
     if math.prod(shape) > _VALUE_LIMIT:
         return
     try:
-        values[node.outputs[0]] = evaluate(node, operands, opset).reshape(shape)
-    except (NotCovered, ValueError, IndexError):
+        values[node.outputs[0]] = _value_of(node, operands, opset).reshape(shape)
+    except (ValueError, TypeError, KeyError, IndexError):
         return  # The value stays unknown; a Reshape that needs it is then not covered.
 
 
@@ -139,55 +137,10 @@ def _agrees(
     return True
 
 
-# ---- values of small integer tensors (shape arithmetic) --------------------------------------
-
-
-def _value_of_shape(node: Node, ops: Operands, opset: int) -> np.ndarray:
-    return np.array(shape_slice(node, ops, opset), np.int64)
-
-
-def _value_of_gather(node: Node, ops: Operands, _opset: int) -> np.ndarray:
-    return np.take(ops.value(0), ops.value(1), axis=node.attr("axis", 0))
-
-
-def _value_of_concat(node: Node, ops: Operands, _opset: int) -> np.ndarray:
-    return np.concatenate([ops.value(i) for i in range(len(ops))], axis=node.attrs["axis"])
-
-
-def _value_of_slice(node: Node, ops: Operands, opset: int) -> np.ndarray:
-    """The slice of shape arithmetic (``shape[1:]``)."""
-    value = ops.value(0)
-    for axis, taken in slices(node, ops, opset, value.shape).items():
-        value = np.take(value, np.array(taken, np.int64), axis=axis)
-    return value
-
-
-_ARITHMETIC = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Mod": np.mod}
-
-
-def _value_of_arithmetic(node: Node, ops: Operands, _opset: int) -> np.ndarray:
-    """Add, Sub, Mul, and Mod (whose integer result takes the divisor's sign, as numpy's)."""
-    if node.op_type == "Mod" and not np.all(ops.value(1)):
-        raise NotCovered  # numpy's x % 0 is 0 (and a warning); onnxruntime's is undefined.
-    operation = np.fmod if node.attr("fmod", 0) else _ARITHMETIC[node.op_type]
-    return operation(ops.value(0), ops.value(1))
-
-
-def _value_unchanged(node: Node, ops: Operands, _opset: int) -> np.ndarray:
-    """Unsqueeze, Squeeze, Reshape, Flatten, Identity, Cast: the same values (the caller gives
-    them the output's shape), in the output's dtype."""
-    value = ops.value(0)
-    return value.astype(numpy_dtype(node.attrs["to"])) if node.op_type == "Cast" else value
-
-
-VALUES: dict[str, Evaluator] = {
-    "Shape": _value_of_shape,
-    "Gather": _value_of_gather,
-    "Concat": _value_of_concat,
-    "Slice": _value_of_slice,
-    **dict.fromkeys(_ARITHMETIC, _value_of_arithmetic),
-    **dict.fromkeys(
-        ("Unsqueeze", "Squeeze", "Reshape", "Flatten", "Identity", "Cast"), _value_unchanged
-    ),
-}
-"""Ops whose small integer outputs are computed, so a Reshape fed by Shape arithmetic is sized."""
+def _value_of(node: Node, operands: Operands, opset: int) -> np.ndarray:
+    """The value of ``node``'s first output from its inputs' values (``irwua.ingest.folding``),
+    or a Shape's from its input's shape."""
+    if node.op_type == "Shape":
+        return np.array(shape_slice(node, operands, opset), np.int64)
+    inputs = [operands.value(i) if operands.present(i) else None for i in range(len(operands))]
+    return FOLDS[node.op_type].evaluate(inputs, node.attrs, opset)

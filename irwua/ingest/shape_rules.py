@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import onnx
 
-from irwua.ingest.constants import CONSTANT_NUMBERS
+from irwua.ingest.folding import CONSTANT_NUMBERS, axis_index, slice_ranges
 from irwua.ir.dtypes import numpy_dtype
 from irwua.ir.graph import Node, TensorInfo
 from irwua.ops import Category, category_of, op_info
@@ -30,8 +30,9 @@ Shape = tuple[int, ...]
 Output = tuple[Shape, np.dtype]
 
 
-class NotCovered(Exception):
-    """The rules do not cover this node; ONNX's inference decides."""
+class NotCovered(ValueError):
+    """The rules do not cover this node; ONNX's inference decides. (The helpers shared with
+    ``irwua.ingest.folding`` raise a plain ``ValueError``, which means the same.)"""
 
 
 class Operands:
@@ -92,14 +93,6 @@ def broadcast(*shapes: Shape) -> Shape:
     return tuple(out)
 
 
-def _axis(axis: int, rank: int, opset: int) -> int:
-    """``axis`` as an index in [0, rank). Negative axes count from the back from opset 11 on;
-    before, only Gather's spec has them (ONNX's inference refuses or misreads the others')."""
-    if not -rank <= axis < rank or (axis < 0 and opset < 11):
-        raise NotCovered
-    return axis % rank
-
-
 def _window(node: Node, sizes: Shape, kernel: Shape, dilations: Shape, ceil: bool = False) -> Shape:
     """Output extents of a sliding window (conv, pooling) over ``sizes``; ``ceil``: a pool's
     ceil_mode, which counts a last, partial window."""
@@ -158,7 +151,7 @@ def _same(_node: Node, ops: Operands, _opset: int) -> list[Output]:
 
 
 def _softmax(node: Node, ops: Operands, opset: int) -> list[Output]:
-    _axis(node.attr("axis", -1 if opset >= 13 else 1), len(ops.shape(0)), opset)
+    axis_index(node.attr("axis", -1 if opset >= 13 else 1), len(ops.shape(0)), opset)
     return _same(node, ops, opset)
 
 
@@ -277,7 +270,7 @@ def _instance_norm(node: Node, ops: Operands, opset: int) -> list[Output]:
 
 def _layer_norm(node: Node, ops: Operands, opset: int) -> list[Output]:
     x = ops.shape(0)
-    axis = _axis(node.attr("axis", -1), len(x), opset)
+    axis = axis_index(node.attr("axis", -1), len(x), opset)
     for index in (1, 2):
         if ops.present(index) and broadcast(x[axis:], ops.shape(index)) != x[axis:]:
             raise NotCovered
@@ -316,7 +309,7 @@ def _matmul(_node: Node, ops: Operands, _opset: int) -> list[Output]:
 def _concat(node: Node, ops: Operands, opset: int) -> list[Output]:
     shapes = [ops.shape(i) for i in range(len(ops))]
     rank = len(shapes[0])
-    axis = _axis(node.attrs["axis"], rank, opset)
+    axis = axis_index(node.attrs["axis"], rank, opset)
     rest = {s[:axis] + s[axis + 1 :] for s in shapes}
     if len(rest) != 1 or any(len(s) != rank for s in shapes):
         raise NotCovered
@@ -375,7 +368,7 @@ def _squeeze(node: Node, ops: Operands, opset: int) -> list[Output]:
     if axes is None:
         drop = {i for i, d in enumerate(x) if d == 1}
     else:
-        drop = {_axis(a, len(x), opset) for a in axes}
+        drop = {axis_index(a, len(x), opset) for a in axes}
     if any(x[i] != 1 for i in drop) or (opset < 11 and axes != sorted(axes or ())):
         raise NotCovered  # ONNX's inference of Squeeze-1 misreads axes out of order.
     return [(tuple(d for i, d in enumerate(x) if i not in drop), ops.dtype(0))]
@@ -387,7 +380,7 @@ def _unsqueeze(node: Node, ops: Operands, opset: int) -> list[Output]:
     if axes is None:
         raise NotCovered
     rank = len(x) + len(axes)
-    inserted = {_axis(a, rank, opset) for a in axes}
+    inserted = {axis_index(a, rank, opset) for a in axes}
     if len(inserted) != len(axes):
         raise NotCovered
     rest = iter(x)
@@ -408,7 +401,7 @@ def shape_slice(node: Node, ops: Operands, opset: int) -> Shape:
 
 def _gather(node: Node, ops: Operands, _opset: int) -> list[Output]:
     data, indices = ops.shape(0), ops.shape(1)
-    axis = _axis(node.attr("axis", 0), len(data), 11)  # Gather-1 has negative axes too.
+    axis = axis_index(node.attr("axis", 0), len(data), 11)  # Gather-1 has negative axes too.
     if ops.has_value(1):
         index, size = ops.value(1), data[axis]
         if np.any(index < -size) or np.any(index >= size):
@@ -478,27 +471,7 @@ def slices(node: Node, ops: Operands, opset: int, shape: Sequence[int]) -> dict[
         starts, ends = ops.ints(1), ops.ints(2)
         axes = ops.ints(3) if ops.present(3) else list(range(len(starts)))
         steps = ops.ints(4) if ops.present(4) else [1] * len(starts)
-    if not len(starts) == len(ends) == len(axes) == len(steps) or 0 in steps:
-        raise NotCovered
-    taken = {
-        _axis(axis, len(shape), opset): _slice_range(start, end, step, shape[axis])
-        for start, end, axis, step in zip(starts, ends, axes, steps, strict=True)
-    }
-    if len(taken) != len(axes):
-        raise NotCovered  # An axis sliced twice: ONNX's inference refuses it.
-    return taken
-
-
-def _slice_range(start: int, end: int, step: int, size: int) -> range:
-    """The indices ``start:end:step`` takes from an axis of ``size``, clamped as the ONNX spec
-    says. Python's slices differ: a negative step starting before the first element takes
-    nothing in Python, the first element in ONNX (``x[-9:-10:-1]`` of 4 elements)."""
-    start, end = start + size if start < 0 else start, end + size if end < 0 else end
-    if step > 0:
-        start, end = min(max(start, 0), size), min(max(end, 0), size)
-    else:
-        start, end = min(max(start, 0), size - 1), min(max(end, -1), size - 1)
-    return range(start, end, step)
+    return slice_ranges(starts, ends, axes, steps, shape, opset)
 
 
 def _reduce(node: Node, ops: Operands, opset: int) -> list[Output]:
@@ -509,7 +482,7 @@ def _reduce(node: Node, ops: Operands, opset: int) -> list[Output]:
         if opset >= since and node.attr("noop_with_empty_axes", 0):
             return _same(node, ops, opset)
         axes = list(range(len(x)))
-    reduced = {_axis(a, len(x), opset) for a in axes}
+    reduced = {axis_index(a, len(x), opset) for a in axes}
     keep = node.attr("keepdims", 1)
     shape = tuple(1 if i in reduced else d for i, d in enumerate(x) if keep or i not in reduced)
     return [(shape, ops.dtype(0))]
@@ -528,7 +501,7 @@ def _tile(_node: Node, ops: Operands, _opset: int) -> list[Output]:
 
 def _split(node: Node, ops: Operands, opset: int) -> list[Output]:
     x = ops.shape(0)
-    axis = _axis(node.attr("axis", 0), len(x), opset)
+    axis = axis_index(node.attr("axis", 0), len(x), opset)
     count, size = len(node.outputs), x[axis]
     sizes = _split_sizes(node, ops, opset)
     if sizes is None and opset >= 18:  # num_outputs parts, the last one smaller
