@@ -51,8 +51,8 @@ def build(name: str):
 def worker(name: str, out: str) -> None:
     """One repetition: analyze, render and write the report; print the timings as JSON."""
     import irwua
+    from irwua.report.analysis_page import render_report
     from irwua.report.files import write_files
-    from irwua.report.html import render_report
 
     model, data, passes = build(name)
     start = time.perf_counter()

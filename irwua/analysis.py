@@ -104,7 +104,7 @@ class Analysis:
         """
         contents: dict[str, str | bytes] = {"analysis.json": self.to_json()}
         if html:
-            from irwua.report.html import render_report
+            from irwua.report.analysis_page import render_report
 
             contents.update(render_report(self))
         for result in self.results.values():
@@ -112,16 +112,17 @@ class Analysis:
         return write_files(Path(directory), contents)
 
     def summary(self) -> str:
-        from irwua.report.text import render_text
+        """The terminal summary: headline numbers, costs, weight usage, recommendations."""
+        from irwua.report.text import analysis_text
 
-        return render_text(self)
+        return analysis_text(self)
 
     def print_report(self) -> None:
         print(self.summary())
 
     def _repr_html_(self) -> str:
         """Jupyter shows an analysis as its HTML report, in a sandboxed frame."""
-        from irwua.report.html import render_html
+        from irwua.report.analysis_page import render_html
         from irwua.report.notebook import notebook_frame
 
         return notebook_frame(render_html(self), "irwua report")

@@ -24,7 +24,6 @@ from irwua.analysis import Analysis, analyze
 from irwua.errors import IrwuaError
 from irwua.options import Options
 from irwua.report.files import write_files
-from irwua.report.formatting import human, percent
 from irwua.runtime.fidelity import Fidelity, measure, predict
 from irwua.runtime.sessions import make_session
 from irwua.version import __version__
@@ -54,15 +53,6 @@ COLUMNS = (
     Column("agreement", "top-1 agreement with baseline", "fidelity", "share"),
     Column("accuracy", "accuracy on the labels", "fidelity", "share"),
 )
-
-
-def format_value(value: float | int | None, kind: str) -> str:
-    """A compared value as text, 'n/a' when the model has none."""
-    if kind == "count":
-        return human(value)
-    if kind == "share":
-        return percent(value)
-    return "n/a" if value is None else f"{value:.4g}"
 
 
 @dataclass(frozen=True)
@@ -140,32 +130,19 @@ class Comparison:
 
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write ``compare.json`` and ``compare.html`` into ``directory``, both or neither."""
-        from irwua.report.compare_html import render_compare_html
+        from irwua.report.comparison_page import render_compare_html
 
         contents = {"compare.json": self.to_json(), "compare.html": render_compare_html(self)}
         return write_files(Path(directory), contents)
 
     def summary(self) -> str:
         """A text table: one row per compared quantity, one column per model."""
-        names = [model.name[:24] for model in self.models]
-        width = max(12, *(len(name) for name in names))
-        label_width = max(len(column.label) for column in self.columns)
-        source = f"{self.samples} samples" + (" with labels" if self.labels else "")
-        lines = [
-            f"irwua {__version__} - {len(self.models)} models on {source}; "
-            f"baseline: {self.baseline.name}",
-            f"  {'':<{label_width}}  " + "  ".join(f"{name:>{width}}" for name in names),
-        ]
-        for column in self.columns:
-            cells = [format_value(model.value(column), column.kind) for model in self.models]
-            lines.append(
-                f"  {column.label:<{label_width}}  "
-                + "  ".join(f"{cell:>{width}}" for cell in cells)
-            )
-        return "\n".join(lines)
+        from irwua.report.text import comparison_text
+
+        return comparison_text(self)
 
     def _repr_html_(self) -> str:
-        from irwua.report.compare_html import render_compare_html
+        from irwua.report.comparison_page import render_compare_html
         from irwua.report.notebook import notebook_frame
 
         return notebook_frame(render_compare_html(self), "irwua comparison")

@@ -37,7 +37,6 @@ from irwua.pruning.ranking import prunable_layers, ranking
 from irwua.pruning.shrink_plan import plan
 from irwua.pruning.vocabulary import CRITERIA, MODEL_SCOPES
 from irwua.report.files import write_files
-from irwua.report.formatting import human, human_bytes, percent
 from irwua.runtime.fidelity import Fidelity, accuracy, measure, predict
 from irwua.runtime.sessions import make_session
 from irwua.units.flow import unit_flow
@@ -82,36 +81,9 @@ class Pruned:
 
     def summary(self) -> str:
         """Both models' costs side by side, and the fidelity."""
-        kind = "units" if self.structured else "weights"
-        b, a = self.before, self.after
-        rows = [
-            ("parameters", human(b.params), human(a.params)),
-            ("non-zero parameters", human(b.nonzero), human(a.nonzero)),
-            ("FLOPs / sample", human(b.flops), human(a.flops)),
-            ("file size", human_bytes(b.bytes), human_bytes(a.bytes)),
-            (
-                f"latency (batch {self.batch})",
-                f"{b.latency_ms:.3g} ms",
-                f"{a.latency_ms:.3g} ms",
-            ),
-        ]
-        fidelity = self.fidelity
-        lines = [
-            f"pruned {self.ratio:.0%} of the {kind} ({self.scope}, {self.criterion}) - "
-            f"measured on {fidelity.samples} samples",
-            f"  {'':<22}{'before':>12}{'after':>12}",
-            *(f"  {label:<22}{old:>12}{new:>12}" for label, old, new in rows),
-            f"  relative output error {fidelity.relative_error:.4g}, top-1 agreement "
-            f"{percent(fidelity.agreement)}",
-        ]
-        if fidelity.accuracy is not None:
-            lines.append(
-                f"  accuracy {percent(self.baseline_accuracy)} -> {percent(fidelity.accuracy)}"
-            )
-        if not self.structured:
-            lines.append("  zeroed weights keep dense FLOPs and latency; sparse kernels gain")
-        lines += [f"  {note}" for note in self.notes]
-        return "\n".join(lines)
+        from irwua.report.text import pruned_text
+
+        return pruned_text(self)
 
 
 def prune_model(

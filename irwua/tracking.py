@@ -160,19 +160,19 @@ class Tracker:
 
     def figure(self) -> Figure:
         """The trends of utilization, redundancy and concentration, and per-layer utilization."""
-        from irwua.report.tracking_html import plot_tracking
+        from irwua.report.tracking_page import plot_tracking
 
         return plot_tracking(self.history)
 
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write ``tracking.json`` and ``tracking.html`` into ``directory``, both or neither."""
-        from irwua.report.tracking_html import render_tracking_html
+        from irwua.report.tracking_page import render_tracking_html
 
         contents = {"tracking.json": self.to_json(), "tracking.html": render_tracking_html(self)}
         return write_files(Path(directory), contents)
 
     def _repr_html_(self) -> str:
         from irwua.report.notebook import notebook_frame
-        from irwua.report.tracking_html import render_tracking_html
+        from irwua.report.tracking_page import render_tracking_html
 
         return notebook_frame(render_tracking_html(self), "irwua tracking")

@@ -15,7 +15,7 @@ from builders import model
 from onnx import helper
 
 import irwua
-from irwua.report.html import render_html
+from irwua.report.analysis_page import render_html
 
 NASTY = "<script>alert('x')</script> & \"quoted\""
 ESCAPED = str(markupsafe.escape(NASTY))  # as the templates escape it

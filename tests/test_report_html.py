@@ -14,8 +14,9 @@ from markupsafe import escape
 from report_models import DIGITS_CNN, DIGITS_IMAGES, digits_full, hostile_mlp, light_resnet50
 
 import irwua
-from irwua.report.html import render_html, render_report
-from irwua.report.layers_view import layer_table
+from irwua.report import sections
+from irwua.report.analysis_page import render_html, render_report
+from irwua.report.sections.layers import layer_table
 
 SIZE_LIMIT = 10 * 2**20
 SECTIONS = re.compile(r'<section id="(\w+)"')
@@ -43,8 +44,8 @@ def test_sections_follow_the_passes_that_ran(page):
     ]
     assert SECTIONS.findall(page) == [
         "summary",
-        "metrics",
         "flops",
+        "metrics",
         "layers",
         "details",
         "diagrams",
@@ -57,7 +58,7 @@ def test_sections_follow_the_passes_that_ran(page):
 
 def test_layer_table_sorts_by_the_documents_numbers(digits, page):
     document = digits.document
-    table = layer_table(digits.document)
+    table = layer_table(digits.document, sections.SECTIONS)
     column = table["columns"].index("FLOPs")
     assert [row[column]["sort"] for row in table["rows"]] == [
         layer["flops"] for layer in document["layers"]
@@ -102,8 +103,8 @@ def test_full_report_shows_pruning_pathways_and_recommendations():
     page = render_html(analysis)
     assert SECTIONS.findall(page) == [
         "summary",
-        "metrics",
         "flops",
+        "metrics",
         "layers",
         "details",
         "diagrams",

@@ -1,1 +1,3 @@
-"""Renderers: they only read an ``Analysis`` and never compute results of their own."""
+"""Renderers: JSON files, the HTML pages, charts, diagrams and terminal text. They read analyses,
+comparisons and trackers through small protocols (``protocol``) and compute no results of their
+own."""

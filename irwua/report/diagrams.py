@@ -31,10 +31,10 @@ import numpy as np
 from markupsafe import Markup
 
 from irwua.report.formatting import human, percent, share
+from irwua.report.protocol import AnalysisLike
 from irwua.report.svg import inline_svg
 
 if TYPE_CHECKING:
-    from irwua.analysis import Analysis
     from irwua.ir.graph import Layer, LayerGraph
 
 DOT_TIMEOUT = 60.0
@@ -89,7 +89,7 @@ class Diagram:
         return f"{self.name}.dot"
 
 
-def diagrams(analysis: Analysis, timeout: float = DOT_TIMEOUT) -> list[Diagram]:
+def diagrams(analysis: AnalysisLike, timeout: float = DOT_TIMEOUT) -> list[Diagram]:
     """The diagrams the analysis supports, rendered when ``dot`` is available."""
     drawings = [layer_graph(analysis)]
     if "pathways" in analysis.results:
@@ -139,7 +139,7 @@ def label(*lines: str) -> str:
     return graphviz.nohtml("\\n".join(escaped))
 
 
-def layer_graph(analysis: Analysis) -> Diagram:
+def layer_graph(analysis: AnalysisLike) -> Diagram:
     """The weighted layers, the graph inputs and outputs, and how they connect."""
     graph, document = analysis.graph, analysis.document
     entries = {entry["name"]: entry for entry in document["layers"]}
@@ -175,10 +175,10 @@ def layer_graph(analysis: Analysis) -> Diagram:
     return Diagram("layer_graph", "Layer graph", caption, dot.source)
 
 
-def neuron_graph(analysis: Analysis) -> Diagram | None:
+def neuron_graph(analysis: AnalysisLike) -> Diagram | None:
     """Units as circles, edges by connection importance (for models too deep to draw, only a
     note); None without unit layers."""
-    pathways = analysis["pathways"]
+    pathways = analysis.results["pathways"]
     order = [
         layer.name for layer in analysis.graph.layers if layer.name in pathways.neuron_importance
     ]
@@ -218,7 +218,7 @@ def neuron_graph(analysis: Analysis) -> Diagram | None:
     return Diagram("neurons", "Neuron-level diagram", caption, dot.source)
 
 
-def pathway_graph(analysis: Analysis) -> Diagram | None:
+def pathway_graph(analysis: AnalysisLike) -> Diagram | None:
     """The units on the top pathways, one colour per path, thicker for stronger paths."""
     paths = analysis.document["pathways"]["top"]
     if not paths:

@@ -1,4 +1,4 @@
-"""Human-readable numbers shared by the text and HTML reports."""
+"""Numbers as people read them, shared by the terminal and HTML reports."""
 
 from __future__ import annotations
 
@@ -35,3 +35,13 @@ def share(part: float, whole: float) -> str:
 def percent(fraction: float | None, digits: int = 1) -> str:
     """A fraction as a percentage: ``0.634`` -> ``'63.4%'``; ``None`` -> ``'n/a'``."""
     return "n/a" if fraction is None else f"{100.0 * fraction:.{digits}f}%"
+
+
+def format_value(value: float | int | None, kind: str) -> str:
+    """A value shown as its kind says: "count" (1.2 M), "share" (12.3%) or "number" (0.0123);
+    'n/a' when there is none."""
+    if kind == "count":
+        return human(value)
+    if kind == "share":
+        return percent(value)
+    return "n/a" if value is None else f"{value:.4g}"

@@ -1,92 +1,67 @@
-"""The concise terminal report printed by ``irwua analyze`` and ``Analysis.print_report()``."""
+"""Everything irwua prints in a terminal: the summary of an analysis (each report section's
+lines, in page order), the table of a comparison and the before/after of a pruned model."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from irwua.report.formatting import format_value, human, human_bytes, percent
+from irwua.report.protocol import AnalysisLike, ComparisonLike, PrunedLike
+from irwua.report.sections import SECTIONS
+from irwua.version import __version__
 
-from irwua.report.formatting import human, human_bytes, share
-
-if TYPE_CHECKING:
-    from irwua.analysis import Analysis
-
-TOP_LAYERS = 10
+NAME_WIDTH = 24
+"""Characters of a model's name shown in a comparison's column."""
 
 
-def render_text(analysis: Analysis) -> str:
+def analysis_text(analysis: AnalysisLike) -> str:
+    """The terminal summary of ``irwua analyze`` and ``Analysis.print_report()``."""
     document = analysis.document
-    model, totals = document["model"], document["totals"]
-    shapes = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in model["input_shapes"].items())
+    return "\n".join(line for section in SECTIONS for line in section.text(document))
+
+
+def comparison_text(comparison: ComparisonLike) -> str:
+    """A table: one row per compared quantity, one column per model."""
+    names = [model.name[:NAME_WIDTH] for model in comparison.models]
+    width = max(12, *(len(name) for name in names))
+    label_width = max(len(column.label) for column in comparison.columns)
+    source = f"{comparison.samples} samples" + (" with labels" if comparison.labels else "")
     lines = [
-        f"irwua {document['irwua_version']} - {model.get('path') or 'in-memory model'}",
-        f"  opset {model['opset']}, inputs {shapes}, {totals['layers']} weighted layers",
+        f"irwua {__version__} - {len(comparison.models)} models on {source}; "
+        f"baseline: {comparison.baseline.name}",
+        f"  {'':<{label_width}}  " + "  ".join(f"{name:>{width}}" for name in names),
     ]
-    if "flops" in document:
-        lines += _flops_lines(document, totals)
-    if "utilization" in totals:
-        lines += _metrics_lines(document, totals)
-    if "recommendations" in document:
-        lines += _recommendation_lines(document["recommendations"])
+    for column in comparison.columns:
+        cells = [format_value(model.value(column), column.kind) for model in comparison.models]
+        lines.append(
+            f"  {column.label:<{label_width}}  " + "  ".join(f"{cell:>{width}}" for cell in cells)
+        )
     return "\n".join(lines)
 
 
-def _recommendation_lines(section: dict) -> list[str]:
-    items = section.get("items", [])
-    lines = [f"  recommendations ({len(items)}):" if items else "  recommendations: none"]
-    for item in items[:TOP_LAYERS]:
-        where = f" {item['layer']}:" if item.get("layer") else ""
-        lines.append(f"    [{item['severity']}]{where} {item['text']}")
-    if len(items) > TOP_LAYERS:
-        lines.append(f"    ... {len(items) - TOP_LAYERS} more in the report")
-    return lines
-
-
-def _metrics_lines(document: dict, totals: dict) -> list[str]:
-    source = (
-        f"importance {totals['importance_criterion']} on {totals['samples']} samples"
-        if totals.get("data")
-        else "no data: importance is weight magnitude only"
-    )
-    lines = [
-        f"  weight usage ({source}):",
-        f"    utilization {totals['utilization']:.1%} "
-        f"({human(totals['effective_params'])} effective of {human(totals['scored_weights'])}), "
-        f"compression potential {totals['compression_potential']:.1%}, "
-        f"mean redundancy {totals['mean_redundancy']:.3f}",
-        "    least used layers:",
+def pruned_text(pruned: PrunedLike) -> str:
+    """Both models' costs side by side, and the pruned model's fidelity."""
+    kind = "units" if pruned.structured else "weights"
+    b, a = pruned.before, pruned.after
+    rows = [
+        ("parameters", human(b.params), human(a.params)),
+        ("non-zero parameters", human(b.nonzero), human(a.nonzero)),
+        ("FLOPs / sample", human(b.flops), human(a.flops)),
+        ("file size", human_bytes(b.bytes), human_bytes(a.bytes)),
+        (f"latency (batch {pruned.batch})", f"{b.latency_ms:.3g} ms", f"{a.latency_ms:.3g} ms"),
     ]
-    ranked = sorted(document["layers"], key=lambda layer: layer["metrics"]["utilization"])
-    for layer in ranked[:TOP_LAYERS]:
-        metrics = layer["metrics"]
-        dead = "" if metrics["dead_units"] is None else f"  dead units {metrics['dead_units']}"
-        lines.append(
-            f"      {layer['name'][:40]:<40} utilization {metrics['utilization']:6.1%}  "
-            f"gini {metrics['gini']:.2f}  90% in {metrics['coverage_90']:.0%}{dead}"
-        )
-    return lines
-
-
-def _flops_lines(document: dict, totals: dict) -> list[str]:
-    flops = document["flops"]
+    fidelity = pruned.fidelity
     lines = [
-        f"  params {human(totals['params'])} ({human_bytes(totals['weight_bytes'])}), "
-        f"MACs {human(totals['macs'])}, FLOPs {human(totals['flops'])} per sample, "
-        f"activations {human_bytes(totals['activation_bytes'])}",
+        f"pruned {pruned.ratio:.0%} of the {kind} ({pruned.scope}, {pruned.criterion}) - "
+        f"measured on {fidelity.samples} samples",
+        f"  {'':<22}{'before':>12}{'after':>12}",
+        *(f"  {label:<22}{old:>12}{new:>12}" for label, old, new in rows),
+        f"  relative output error {fidelity.relative_error:.4g}, top-1 agreement "
+        f"{percent(fidelity.agreement)}",
     ]
-    if totals.get("training_flops"):
-        lines.append(f"  training estimate: {human(totals['training_flops'])} FLOPs")
-    if flops["unsupported"]:
-        listed = ", ".join(f"{op} x{n}" for op, n in sorted(flops["unsupported"].items()))
-        lines.append(f"  unsupported ops (not counted): {listed}")
-    if flops["unresolved"]:
-        listed = ", ".join(f"{op} x{n}" for op, n in sorted(flops["unresolved"].items()))
-        lines.append(f"  ops with unknown shapes (not counted): {listed}")
-    lines += [f"  note: {note}" for note in flops["notes"]]
-    top = sorted(document["layers"], key=lambda layer: layer.get("flops", 0), reverse=True)
-    if top:
-        lines.append("  top layers by FLOPs:")
-    for layer in top[:TOP_LAYERS]:
+    if fidelity.accuracy is not None:
         lines.append(
-            f"    {layer['name'][:40]:<40} {layer['op_type']:<18} {human(layer['flops']):>9} "
-            f"{share(layer['flops'], totals['flops']):>6}  params {human(layer['params'])}"
+            f"  accuracy {percent(pruned.baseline_accuracy)} -> {percent(fidelity.accuracy)}"
         )
-    return lines
+    if not pruned.structured:
+        lines.append("  zeroed weights keep dense FLOPs and latency; sparse kernels gain")
+    lines += [f"  {note}" for note in pruned.notes]
+    return "\n".join(lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from irwua.report.protocol import SnapshotLike, TrackerLike
 from irwua.report.svg import figure_svg, new_figure, styled
 from irwua.report.templating import render_page
 
@@ -15,19 +16,17 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from irwua.tracking import Snapshot, Tracker
-
 MAX_LEGEND = 12
 """Layers named in the per-layer legend; more would hide the lines."""
 
 
-def render_tracking_html(tracker: Tracker) -> str:
+def render_tracking_html(tracker: TrackerLike) -> str:
     """tracking.html: one self-contained page."""
     return render_page("tracking.html.j2", page=tracking_view(tracker))
 
 
 @styled
-def plot_tracking(history: Sequence[Snapshot]) -> Figure:
+def plot_tracking(history: Sequence[SnapshotLike]) -> Figure:
     """Three panels over the epochs: utilization and mean redundancy; importance concentration
     (Gini, coverage_80); each layer's utilization."""
     figure = new_figure(12.0, 3.4)
@@ -61,7 +60,7 @@ def _decorate(axes: Axes, title: str, legend: bool) -> None:
         axes.legend(fontsize=7)
 
 
-def tracking_view(tracker: Tracker) -> dict[str, Any]:
+def tracking_view(tracker: TrackerLike) -> dict[str, Any]:
     """What tracking.html.j2 shows: one table row per epoch, the chart, the last epoch's layers."""
     history = tracker.history
     last = history[-1] if history else None

@@ -12,28 +12,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from irwua.comparison import format_value
-from irwua.report.formatting import human, percent
+from irwua.report.formatting import format_value, human, percent
+from irwua.report.protocol import ComparisonLike
 from irwua.report.svg import figure_svg, new_figure, styled
 from irwua.report.templating import render_page
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from irwua.comparison import Comparison
-
 BASELINE_COLOUR = "#8795a8"
 MODEL_COLOUR = "#3b6fb6"
 CHARTS_PER_ROW = 3
 
 
-def render_compare_html(comparison: Comparison) -> str:
+def render_compare_html(comparison: ComparisonLike) -> str:
     """compare.html: one self-contained page."""
     return render_page("compare.html.j2", page=compare_view(comparison))
 
 
 @styled
-def plot_comparison(comparison: Comparison) -> Figure:
+def plot_comparison(comparison: ComparisonLike) -> Figure:
     """One bar chart per compared quantity, a bar per model (the baseline in grey)."""
     from matplotlib.ticker import FuncFormatter
 
@@ -75,7 +73,7 @@ def _tick_formatter(kind: str) -> Callable[[float, int], str]:
     return lambda value, _position: f"{value:.3g}"
 
 
-def compare_view(comparison: Comparison) -> dict[str, Any]:
+def compare_view(comparison: ComparisonLike) -> dict[str, Any]:
     """What compare.html.j2 shows, as plain values (text cells, one chart)."""
     baseline = comparison.baseline
     rows = []

@@ -1,0 +1,100 @@
+"""What the renderers read: small protocols that ``irwua.Analysis``, ``irwua.Comparison``,
+``irwua.Tracker`` and ``irwua.pruned.Pruned`` satisfy. The report never imports those classes,
+so the objects that hold results depend on their renderers, not the other way round."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from irwua.ir.graph import LayerGraph
+from irwua.pipeline import PassResult
+from irwua.runtime.fidelity import Fidelity
+
+
+class AnalysisLike(Protocol):
+    """One analysis: the layer graph, the pass results by pass name, and the JSON document
+    (``analysis.json``) built from them."""
+
+    @property
+    def graph(self) -> LayerGraph: ...
+
+    @property
+    def results(self) -> Mapping[str, PassResult]: ...
+
+    @property
+    def document(self) -> dict[str, Any]: ...
+
+
+class ColumnLike(Protocol):
+    """A compared quantity: its label and how it is shown ("count", "share" or "number")."""
+
+    label: str
+    kind: str
+
+
+class ComparedModelLike(Protocol):
+    name: str
+
+    def value(self, column: Any) -> float | int | None: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class ComparisonLike(Protocol):
+    """Models compared on the same data, the first the baseline."""
+
+    models: Sequence[ComparedModelLike]
+    labels: bool
+
+    @property
+    def baseline(self) -> ComparedModelLike: ...
+
+    @property
+    def samples(self) -> int: ...
+
+    @property
+    def columns(self) -> Sequence[ColumnLike]: ...
+
+
+class SnapshotLike(Protocol):
+    """What a tracker keeps of one epoch."""
+
+    epoch: float
+    utilization: float
+    mean_redundancy: float
+    gini: float
+    coverage_80: float
+    layers: Mapping[str, Mapping[str, float]]
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class TrackerLike(Protocol):
+    passes: tuple[str, ...]
+
+    @property
+    def history(self) -> Sequence[SnapshotLike]: ...
+
+
+class ModelStatsLike(Protocol):
+    params: int
+    nonzero: int
+    flops: int
+    bytes: int
+    latency_ms: float
+
+
+class PrunedLike(Protocol):
+    """A pruned model measured against its original."""
+
+    criterion: str
+    ratio: float
+    structured: bool
+    scope: str
+    before: ModelStatsLike
+    after: ModelStatsLike
+    fidelity: Fidelity
+    baseline_accuracy: float | None
+    batch: int
+    notes: tuple[str, ...]

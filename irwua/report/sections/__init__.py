@@ -1,0 +1,31 @@
+"""The sections of the HTML report, in the order the page shows them: each one module here and
+one template in ``templates/sections``. A new section is a module, a template and a line below."""
+
+from irwua.report.sections import (
+    details,
+    diagrams,
+    flops,
+    layers,
+    metrics,
+    pathways,
+    provenance,
+    pruning,
+    recommendations,
+    summary,
+)
+from irwua.report.sections.section import Report, Section
+
+SECTIONS: tuple[Section, ...] = (
+    summary.SECTION,
+    flops.SECTION,
+    metrics.SECTION,
+    layers.SECTION,
+    details.SECTION,
+    diagrams.SECTION,
+    pathways.SECTION,
+    pruning.SECTION,
+    recommendations.SECTION,
+    provenance.SECTION,
+)
+
+__all__ = ["SECTIONS", "Report", "Section"]

@@ -1,0 +1,60 @@
+"""Pathways: the top pathways (chart and table), the best pathway per output unit, the notes on
+links whose units could not be followed; each layer's most important units."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from irwua.report import charts
+from irwua.report.sections.section import Document, Entry, Report, Section
+from irwua.report.svg import chart
+
+
+class Pathways(Section):
+    key = "pathways"
+    title = "Pathways"
+
+    def view(self, report: Report) -> dict[str, Any] | None:
+        section = report.analysis.document.get("pathways")
+        if section is None:
+            return None
+        top = [
+            {"rank": rank, "score": f"{path['score']:.4g}", "units": _units(path)}
+            for rank, path in enumerate(section["top"], start=1)
+        ]
+        per_output = []
+        for entry in section.get("per_output", []):
+            best = entry["paths"][0] if entry["paths"] else None
+            per_output.append(
+                {
+                    "unit": entry["unit"],
+                    "score": f"{best['score']:.4g}" if best else "n/a",
+                    "units": _units(best) if best else "none",
+                }
+            )
+        notes = [
+            f"{link['source']} -> {link['target']}: {link['note']}"
+            for link in section.get("links", [])
+            if link.get("mode") == "layer" and link.get("note")
+        ]
+        return {
+            "charts": [chart(charts.pathway_bars(section))] if section["top"] else [],
+            "top": top,
+            "per_output": per_output,
+            "notes": notes + list(section.get("notes", [])),
+        }
+
+    def layer_items(self, entry: Entry, document: Document) -> list[tuple[str, Any]]:
+        if "neuron_importance" not in entry:
+            return []
+        neurons = entry["neuron_importance"]
+        units = ", ".join(f"{unit} ({value:.3g})" for unit, value in neurons["top"])
+        return [("most important units", f"{units} of {neurons['units']}")]
+
+
+def _units(path: Mapping[str, Any]) -> str:
+    return " > ".join(f"{unit['layer']}[{unit['unit']}]" for unit in path["units"])
+
+
+SECTION = Pathways()
