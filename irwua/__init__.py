@@ -11,7 +11,7 @@ Every model becomes ONNX, ONNX becomes a layer graph, and analysis passes run ov
 from irwua.analysis import Analysis, analyze
 from irwua.errors import IrwuaError
 from irwua.options import Options
-from irwua.pipeline import available_passes
+from irwua.passes import available_passes
 from irwua.version import __version__
 
 __all__ = [

@@ -17,6 +17,7 @@ from irwua.ingest.build import build_graph
 from irwua.ingest.inputs import Shape, input_specs
 from irwua.ir.graph import LayerGraph
 from irwua.options import Options
+from irwua.passes import PASSES
 from irwua.pipeline import PassManager, PassResult
 from irwua.report.files import write_files
 from irwua.version import __version__
@@ -173,7 +174,7 @@ def analyze(
         from irwua.data.labels import check_labels
 
         label_array = check_labels(labels, dataset.samples)
-    manager = PassManager(graph, options or Options(), data=dataset, labels=label_array)
+    manager = PassManager(graph, PASSES, options or Options(), dataset, label_array)
     manager.run(list(passes))
     return Analysis(
         graph, dict(manager.results), dict(manager.seconds), manager.options, dataset, label_array

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from irwua.errors import IrwuaError
-from irwua.options import NORMS, Options
+from irwua.options import Options, expected, settings
 from irwua.version import __version__
 
 EXIT_USER_ERROR = 2
@@ -77,7 +76,6 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated passes to run, with what they require (default: flops,metrics); "
         "see 'irwua passes'",
     )
-    _norm_argument(analyze)
     analyze.add_argument(
         "--input-shape",
         action="append",
@@ -85,39 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=DIMS",
         help="bind an input's shape, e.g. image=1x3x224x224 (repeatable)",
     )
-    analyze.add_argument(
-        "--samples",
-        type=int,
-        default=None,
-        help="training samples, for the training FLOPs estimate",
-    )
-    analyze.add_argument(
-        "--epochs", type=int, help=f"epochs for the training estimate (default {Options.epochs})"
-    )
-    analyze.add_argument(
-        "--train-factor",
-        type=float,
-        help=f"training FLOPs per forward FLOP (default {Options.train_factor:g}: forward + "
-        "backward)",
-    )
-    analyze.add_argument(
-        "--prune-ratios", metavar="R,R", help="pruning ratios to measure (default 0,0.1,...,0.9)"
-    )
-    analyze.add_argument(
-        "--prune-criteria",
-        metavar="C,C",
-        help="importance, magnitude, random (default: all three globally, importance per layer)",
-    )
-    analyze.add_argument("--prune-scopes", metavar="S,S", help="global, layer (default: both)")
-    analyze.add_argument(
-        "--prune-granularity", metavar="G,G", help="unstructured, structured (default: both)"
-    )
-    analyze.add_argument(
-        "--tolerance",
-        type=float,
-        help=f"agreement loss recommendations accept (default {Options.tolerance:g}: "
-        f"{Options.tolerance * 100:g}%% of predictions)",
-    )
+    _option_flags(analyze, ANALYZE_FLAGS)
     _report_arguments(analyze, "irwua-report", "analysis.json and report.html")
     analyze.add_argument(
         "--no-html",
@@ -132,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("models", nargs="+", metavar="MODEL", help="two or more models")
     _loading_arguments(compare)
     _data_arguments(compare, required=True)
+    _option_flags(compare, STREAMING_FLAGS)
     compare.add_argument("--names", help="comma-separated names of the models, in order")
     _report_arguments(compare, "irwua-compare", "compare.json and compare.html")
     compare.set_defaults(command=_compare)
@@ -159,10 +126,7 @@ def _parser() -> argparse.ArgumentParser:
         help="global (default: one threshold across layers) or uniform (each layer at --ratio)",
     )
     prune.add_argument("-o", "--out", required=True, metavar="FILE", help="the pruned .onnx")
-    _norm_argument(prune)
-    prune.add_argument(
-        "--seed", type=int, help=f"seed of the random criterion (default {Options.prune_seed})"
-    )
+    _option_flags(prune, PRUNE_FLAGS)
     _debug_argument(prune)
     prune.set_defaults(command=_prune)
 
@@ -193,7 +157,7 @@ def _loading_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def _data_arguments(command: argparse.ArgumentParser, required: bool) -> None:
-    """The sample data, its labels, and how it streams through onnxruntime."""
+    """The sample data and its labels."""
     command.add_argument(
         "--data",
         required=required,
@@ -204,23 +168,48 @@ def _data_arguments(command: argparse.ArgumentParser, required: bool) -> None:
     command.add_argument(
         "--labels", metavar="FILE", help="class ids (.npy), one per sample, for accuracy"
     )
-    command.add_argument(
-        "--batch-size",
-        type=int,
-        help=f"samples per onnxruntime run (default {Options.batch_size})",
-    )
-    command.add_argument(
-        "--max-samples", type=int, default=None, help="use at most this many samples of the data"
-    )
 
 
-def _norm_argument(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--norm",
-        choices=NORMS,
-        help=f"importance: |w| x mean|x| (l1), |w| x rms(x) (l2, Wanda), or |w| (default "
-        f"{Options.norm})",
-    )
+def _flags(names: Sequence[str], renamed: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Setting name -> flag, for the settings ``names`` (their blocks' flags, or ``renamed``)."""
+    declared = {item.name: item.metadata["flag"] for item in settings()}
+    return {name: (renamed or {}).get(name, declared[name]) for name in names}
+
+
+STREAMING_FLAGS = _flags(("batch_size", "max_samples"))
+PRUNE_FLAGS = _flags(
+    ("batch_size", "max_samples", "norm", "prune_seed"), renamed={"prune_seed": "--seed"}
+)
+ANALYZE_FLAGS = _flags([item.name for item in settings() if item.metadata["flag"]])
+"""The settings (``irwua.options``) each command takes, with their flags."""
+
+
+def _option_flags(command: argparse.ArgumentParser, flags: Mapping[str, str]) -> None:
+    """An argument for each setting of ``flags``, as its options block declares it."""
+    for item in settings():
+        if item.name in flags:
+            meta = item.metadata
+            command.add_argument(
+                flags[item.name],
+                dest=item.name,
+                choices=meta["choices"],
+                metavar=meta["metavar"],
+                help=meta["help"].format(default=item.default),
+            )
+
+
+def _options(args: argparse.Namespace, flags: Mapping[str, str]) -> Options:
+    """Options from the flags the user gave; the others keep their blocks' defaults."""
+    given = {}
+    for item in settings():
+        text = getattr(args, item.name) if item.name in flags else None
+        if text is None:
+            continue
+        try:
+            given[item.name] = item.metadata["parse"](text)
+        except ValueError:
+            raise IrwuaError(f"{flags[item.name]} takes {expected(item)}, not '{text}'.") from None
+    return Options(**given)
 
 
 def _report_arguments(command: argparse.ArgumentParser, default: str, files: str) -> None:
@@ -248,23 +237,7 @@ def _analyze(args: argparse.Namespace) -> int:
     passes = [name.strip() for name in args.passes.split(",") if name.strip()]
     if not passes:
         raise IrwuaError("--passes names no pass; see 'irwua passes' for the list.")
-    pruning = {
-        "prune_criteria": _names(args.prune_criteria),
-        "prune_scopes": _names(args.prune_scopes),
-        "prune_granularity": _names(args.prune_granularity),
-    }
-    if args.prune_ratios:
-        pruning["prune_ratios"] = _ratios(args.prune_ratios)
-    options = _options(
-        train_samples=args.samples,
-        epochs=args.epochs,
-        train_factor=args.train_factor,
-        batch_size=args.batch_size,
-        max_samples=args.max_samples,
-        norm=args.norm,
-        tolerance=args.tolerance,
-        **pruning,
-    )
+    options = _options(args, ANALYZE_FLAGS)
     data = read_data_file(args.data) if args.data else None
     analysis = analyze(
         args.model,
@@ -290,7 +263,7 @@ def _compare(args: argparse.Namespace) -> int:
     from irwua.data.files import read_data_file
 
     names = [name.strip() for name in args.names.split(",")] if args.names else None
-    options = _options(batch_size=args.batch_size, max_samples=args.max_samples)
+    options = _options(args, STREAMING_FLAGS)
     data = read_data_file(args.data)
     labels = _read_labels(args.labels)
     comparison = compare(
@@ -314,12 +287,7 @@ def _prune(args: argparse.Namespace) -> int:
     from irwua.data.files import read_data_file
     from irwua.pruned import prune_model
 
-    options = _options(
-        batch_size=args.batch_size,
-        max_samples=args.max_samples,
-        norm=args.norm,
-        prune_seed=args.seed,
-    )
+    options = _options(args, PRUNE_FLAGS)
     pruned = prune_model(
         args.model,
         read_data_file(args.data),
@@ -338,11 +306,6 @@ def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _options(**given: Any) -> Options:
-    """Options from the flags the user gave; the others keep ``Options``' defaults."""
-    return Options(**{key: value for key, value in given.items() if value is not None})
-
-
 def _read_labels(path: str | None):
     """The class ids of an .npy labels file (None without a file)."""
     import numpy as np
@@ -357,20 +320,8 @@ def _read_labels(path: str | None):
     return np.asarray(labels)
 
 
-def _names(text: str | None) -> tuple[str, ...] | None:
-    """A comma-separated list (None when not given)."""
-    return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
-
-
-def _ratios(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(value) for value in _names(text) or ())
-    except ValueError:
-        raise IrwuaError(f"--prune-ratios must be numbers like 0.5,0.7; got '{text}'.") from None
-
-
 def _passes(_args: argparse.Namespace) -> int:
-    from irwua.pipeline import available_passes
+    from irwua.passes import available_passes
 
     for _, spec in sorted(available_passes().items()):
         needs = f" (requires {', '.join(spec.requires)})" if spec.requires else ""

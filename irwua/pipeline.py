@@ -1,14 +1,16 @@
-"""The pass pipeline: a registry of analysis passes and a manager that runs them in order.
+"""The pass pipeline: how analysis passes declare themselves, and the manager that runs them.
 
-A pass is a function ``run(context) -> result`` registered with a name, the names of the passes
-whose results it reads, and a one-line description. Asking for a pass runs what it requires first;
-every pass runs at most once per analysis and its result is immutable. Passes read the layer graph
-and never modify it or the user's model.
+A pass is a function ``run(context) -> result`` registered (``register_pass``) with a name, the
+passes whose results it reads (``requires``), its options block (``irwua.options``) and a one-line
+description. Asking for a pass runs what it requires first; every pass runs at most once per
+analysis and its result is immutable. A pass sees the results it requires and its own options
+block, nothing else: reading another pass's result is an error that names both. Passes read the
+layer graph and never modify it or the user's model. The built-in passes are in
+``irwua.passes``, which also holds the registry the analyses run from (``PASSES``).
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,12 +49,12 @@ class PassResult:
 
 
 class PassContext(NamedTuple):
-    """What a pass sees: the graph, the results of the passes it required, the options, and the
-    user's data (None when none was given)."""
+    """What a pass sees: the graph, the results of the passes it requires, its options block
+    (None if it has none), and the user's data and labels (None when none were given)."""
 
     graph: LayerGraph
     results: Mapping[str, PassResult]
-    options: Options
+    options: Any
     data: Dataset | None = None
     labels: np.ndarray | None = None
     """One class id (or one-hot row) per sample of ``data``, when the user gave labels."""
@@ -63,60 +65,59 @@ class PassSpec(NamedTuple):
     requires: tuple[str, ...]
     description: str
     run: Callable[[PassContext], PassResult]
+    options: type | None = None
+    """The pass's options block (a class of ``irwua.options.BLOCKS``), None if it has none."""
 
 
-_REGISTRY: dict[str, PassSpec] = {}
+class PassContractError(LookupError):
+    """A pass read a result it did not declare in ``requires`` (a bug in the pass)."""
 
 
-def register_pass(name: str, description: str, requires: Iterable[str] = ()):
-    """Decorator that registers ``run(context) -> PassResult`` as the pass ``name``."""
+class RequiredResults(Mapping[str, PassResult]):
+    """The results one pass may read: those of the passes it requires."""
 
-    def decorate(run: Callable[[PassContext], PassResult]) -> Callable[[PassContext], PassResult]:
-        if name in _REGISTRY:
-            raise ValueError(f"pass {name!r} is registered twice")
-        _REGISTRY[name] = PassSpec(name, tuple(requires), description, run)
-        return run
+    def __init__(self, spec: PassSpec, results: Mapping[str, PassResult]) -> None:
+        self._spec = spec
+        self._results = results
 
-    return decorate
-
-
-class _Registry(Mapping[str, PassSpec]):
-    """The registered passes; a built-in pass's module is imported only when it is asked for,
-    so that running one pass does not pay for importing the others."""
-
-    def __getitem__(self, name: str) -> PassSpec:
-        if name not in _REGISTRY:
-            from irwua.passes import BUILTIN
-
-            if name in BUILTIN:
-                importlib.import_module(BUILTIN[name])
-        return _REGISTRY[name]
+    def __getitem__(self, name: str) -> PassResult:
+        if name not in self._spec.requires:
+            raise PassContractError(
+                f"pass {self._spec.name!r} reads the result of {name!r}, which it does not "
+                f"require (it requires: {', '.join(self._spec.requires) or 'nothing'})"
+            )
+        return self._results[name]
 
     def __iter__(self) -> Iterator[str]:
-        from irwua.passes import BUILTIN
-
-        for module in BUILTIN.values():
-            importlib.import_module(module)
-        return iter(dict(_REGISTRY))
+        return (name for name in self._spec.requires if name in self._results)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
 
-PASSES: Mapping[str, PassSpec] = _Registry()
-"""Every pass by name: the built-in ones and any registered by plugins."""
+_REGISTERED: dict[str, PassSpec] = {}
+
+REGISTERED: Mapping[str, PassSpec] = MappingProxyType(_REGISTERED)
+"""The passes registered so far (``irwua.passes.PASSES`` also loads the built-in ones)."""
 
 
-def available_passes() -> dict[str, PassSpec]:
-    """All passes by name (imports every built-in pass module)."""
-    return dict(PASSES)
+def register_pass(
+    name: str, description: str, requires: Iterable[str] = (), options: type | None = None
+):
+    """Decorator that registers ``run(context) -> PassResult`` as the pass ``name``, which reads
+    the results of ``requires`` and the options block ``options``."""
+
+    def decorate(run: Callable[[PassContext], PassResult]) -> Callable[[PassContext], PassResult]:
+        if name in _REGISTERED:
+            raise ValueError(f"pass {name!r} is registered twice")
+        _REGISTERED[name] = PassSpec(name, tuple(requires), description, run, options)
+        return run
+
+    return decorate
 
 
-def resolve_order(
-    requested: Iterable[str], registry: Mapping[str, PassSpec] | None = None
-) -> list[str]:
+def resolve_order(requested: Iterable[str], registry: Mapping[str, PassSpec]) -> list[str]:
     """The requested passes and everything they require, each after its requirements."""
-    registry = PASSES if registry is None else registry
     order: list[str] = []
     visiting: list[str] = []
 
@@ -141,28 +142,27 @@ def resolve_order(
 
 @dataclass
 class PassManager:
-    """Runs passes over one graph, once each, keeping their results and timings.
-
-    ``registry`` defaults to every pass (``PASSES``); tests may pass their own.
-    """
+    """Runs passes of ``registry`` (``irwua.passes.PASSES``, or a test's own) over one graph,
+    once each, keeping their results and timings."""
 
     graph: LayerGraph
+    registry: Mapping[str, PassSpec]
     options: Options = field(default_factory=Options)
-    registry: Mapping[str, PassSpec] = field(default_factory=lambda: PASSES)
     data: Dataset | None = None
     labels: np.ndarray | None = None
     results: dict[str, PassResult] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def run(self, requested: Iterable[str]) -> dict[str, PassResult]:
-        registry = self.registry
-        for name in resolve_order(requested, registry):
+        for name in resolve_order(requested, self.registry):
             if name in self.results:
                 continue
+            spec = self.registry[name]
+            options = None if spec.options is None else self.options.block(spec.options)
             context = PassContext(
-                self.graph, MappingProxyType(self.results), self.options, self.data, self.labels
+                self.graph, RequiredResults(spec, self.results), options, self.data, self.labels
             )
             start = time.perf_counter()
-            self.results[name] = registry[name].run(context)
+            self.results[name] = spec.run(context)
             self.seconds[name] = time.perf_counter() - start
         return self.results

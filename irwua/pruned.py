@@ -29,6 +29,7 @@ from irwua.errors import IrwuaError, root_reason
 from irwua.ingest.build import build_graph
 from irwua.ir.graph import LayerGraph
 from irwua.options import Options
+from irwua.passes import PASSES
 from irwua.passes.flops import Counts
 from irwua.pipeline import PassManager
 from irwua.pruning.cuts import cuts, shrink
@@ -132,7 +133,7 @@ def prune_model(
     label_array = None if analysis.labels is None else analysis.labels[: len(reference)]
     batch = next(iter(evaluation.batches(options.batch_size)))
     after_graph = build_graph(graph.source._replace(proto=proto, sha256=None), _shapes(graph))
-    after_flops = PassManager(after_graph, options).run(["flops"])["flops"].total
+    after_flops = PassManager(after_graph, PASSES, options).run(["flops"])["flops"].total
     return Pruned(
         proto=proto,
         criterion=criterion,

@@ -37,6 +37,7 @@ from irwua.errors import IrwuaError
 from irwua.ir.geometry import geometry, output_axis, per_weight, unit_totals
 from irwua.ir.graph import Layer, LayerGraph, Node
 from irwua.ops import Category, category_of, op_info
+from irwua.options import ActivationsOptions
 from irwua.pipeline import PassContext, PassResult, register_pass
 from irwua.runtime.instrument import Capture, exposed_name, instrument, output_name, per_feature
 from irwua.runtime.progress import progress
@@ -129,7 +130,9 @@ def _unrunnable(graph: LayerGraph, failure: IrwuaError) -> ActivationsResult:
 
 
 @register_pass(
-    "activations", "per-feature statistics of each layer's input on the data (onnxruntime)"
+    "activations",
+    "per-feature statistics of each layer's input on the data (onnxruntime)",
+    options=ActivationsOptions,
 )
 def run_activations(context: PassContext) -> ActivationsResult:
     graph, data, options = context.graph, context.data, context.options

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from irwua.ir.graph import Layer, LayerGraph, Node
+from irwua.options import FlopsOptions
 from irwua.passes.op_costs import Cost, OpShapes, formula_for
 from irwua.pipeline import PassContext, PassResult, register_pass
 
@@ -96,7 +97,11 @@ class FlopsResult(PassResult):
         }
 
 
-@register_pass("flops", "MACs, FLOPs, parameters, weight and activation bytes per op, layer, model")
+@register_pass(
+    "flops",
+    "MACs, FLOPs, parameters, weight and activation bytes per op, layer, model",
+    options=FlopsOptions,
+)
 def run_flops(context: PassContext) -> FlopsResult:
     graph = context.graph
     batch = int(graph.metadata.get("batch", 1))

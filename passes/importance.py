@@ -37,6 +37,7 @@ import numpy as np
 from irwua.errors import IrwuaError
 from irwua.ir.geometry import per_weight, unit_totals
 from irwua.ir.graph import Layer, LayerGraph
+from irwua.options import ImportanceOptions
 from irwua.passes.activations import ActivationsResult, FeatureStats
 from irwua.pipeline import PassContext, PassResult, register_pass
 
@@ -83,7 +84,10 @@ class ImportanceResult(PassResult):
 
 
 @register_pass(
-    "importance", "per-weight importance |w| x input statistic", requires=("activations",)
+    "importance",
+    "per-weight importance |w| x input statistic",
+    requires=("activations",),
+    options=ImportanceOptions,
 )
 def run_importance(context: PassContext) -> ImportanceResult:
     criterion = context.options.norm

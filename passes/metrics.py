@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from irwua.ir.graph import Layer
+from irwua.options import MetricsOptions
 from irwua.passes.activations import ActivationsResult
 from irwua.passes.importance import ImportanceResult
 from irwua.pipeline import PassContext, PassResult, register_pass
@@ -62,7 +63,8 @@ class MetricsResult(PassResult):
 @register_pass(
     "metrics",
     "entropy, utilization, redundancy, Gini, coverage, sparsity per layer",
-    requires=("importance", "flops"),
+    requires=("activations", "importance", "flops"),
+    options=MetricsOptions,
 )
 def run_metrics(context: PassContext) -> MetricsResult:
     importance: ImportanceResult = context.results["importance"]

@@ -40,6 +40,7 @@ import numpy as np
 
 from irwua.ir.geometry import geometry
 from irwua.ir.graph import Layer, LayerGraph
+from irwua.options import PathwaysOptions
 from irwua.passes.importance import ImportanceResult
 from irwua.pipeline import PassContext, PassResult, register_pass
 from irwua.units import kbest
@@ -127,6 +128,7 @@ class PathwaysResult(PassResult):
     "pathways",
     "unit-to-unit connection importance, top-K pathways, neuron importance",
     requires=("importance",),
+    options=PathwaysOptions,
 )
 def run_pathways(context: PassContext) -> PathwaysResult:
     graph = context.graph

@@ -1,6 +1,6 @@
 """The ``pruning`` pass: how much of a model can be pruned, measured rather than estimated.
 
-Each *sweep* prunes a copy of the model at every ratio of ``Options.prune_ratios`` and runs it in
+Each *sweep* prunes a copy of the model at every ratio of ``prune_ratios`` and runs it in
 onnxruntime on the evaluation data (the data, limited by ``max_samples``); each *point* is the
 pruned model's first output against the unpruned model's: relative error, top-1 agreement and,
 with labels, accuracy (``irwua.runtime.fidelity``). A sweep is one combination of
@@ -38,8 +38,9 @@ import numpy as np
 
 from irwua.data.dataset import Dataset
 from irwua.ir.graph import LayerGraph
+from irwua.options import PruningOptions
 from irwua.passes.importance import ImportanceResult
-from irwua.pipeline import Options, PassContext, PassResult, register_pass
+from irwua.pipeline import PassContext, PassResult, register_pass
 from irwua.pruning.cuts import cuts, masked
 from irwua.pruning.edits import TensorKey, with_tensors, zeroed
 from irwua.pruning.ranking import Ranking, prunable_layers, ranking
@@ -140,6 +141,7 @@ class PruningResult(PassResult):
     "pruning",
     "prune weights or units at several ratios and measure agreement/accuracy (onnxruntime)",
     requires=("importance",),
+    options=PruningOptions,
 )
 def run_pruning(context: PassContext) -> PruningResult:
     graph, options = context.graph, context.options
@@ -206,7 +208,7 @@ class _Sweeper:
         importance: ImportanceResult,
         shrink_plan: ShrinkPlan,
         layers: list[str],
-        options: Options,
+        options: PruningOptions,
     ) -> None:
         self.graph, self.importance, self.plan = graph, importance, shrink_plan
         self.layers, self.options = layers, options

@@ -27,6 +27,7 @@ from typing import Any
 
 from irwua.ir.geometry import unit_counts
 from irwua.ir.graph import LayerGraph
+from irwua.options import RecommendationsOptions
 from irwua.passes.metrics import MetricsResult
 from irwua.passes.pruning import PruningResult, Sweep
 from irwua.pipeline import PassContext, PassResult, register_pass
@@ -96,6 +97,7 @@ class RecommendationsResult(PassResult):
     "recommendations",
     "per-layer safe sparsity, narrower widths, over-parameterized layers (from measurements)",
     requires=("pruning", "metrics"),
+    options=RecommendationsOptions,
 )
 def run_recommendations(context: PassContext) -> RecommendationsResult:
     pruning: PruningResult = context.results["pruning"]

@@ -14,6 +14,7 @@ from builders import mlp
 
 import irwua
 from irwua.cli import main
+from irwua.options import settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits_cnn.onnx"
 
@@ -123,3 +124,20 @@ def test_process_exit_code_and_debug_traceback(tmp_path):
         text=True,
     )
     assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+def test_every_setting_with_a_flag_is_an_option_of_analyze(mlp_file, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    shown = capsys.readouterr().out
+    flagged = [item for item in settings() if item.metadata["flag"]]
+    assert len(flagged) >= 15 and all(item.metadata["flag"] in shown for item in flagged)
+    out = tmp_path / "report"
+    args = ["analyze", str(mlp_file), "--out", str(out), "--no-html", "--quiet"]
+    assert main([*args, "--passes", "metrics", "--low-share", "0.5"]) == 0
+    low = json.loads((out / "analysis.json").read_text())["layers"][0]["metrics"]
+    assert main([*args, "--passes", "metrics", "--low-share", "0.05"]) == 0
+    lower = json.loads((out / "analysis.json").read_text())["layers"][0]["metrics"]
+    assert low["low_contribution"] > lower["low_contribution"]  # the flag reached the pass
+    assert main([*args, "--top-k", "many"]) == 2
+    assert capsys.readouterr().err == "irwua: error: --top-k takes a whole number, not 'many'.\n"

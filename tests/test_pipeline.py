@@ -11,7 +11,8 @@ import irwua
 from irwua import IrwuaError
 from irwua.ingest.build import build_graph
 from irwua.ingest.model_file import load_model
-from irwua.pipeline import PassManager, PassResult, PassSpec, resolve_order
+from irwua.options import ImportanceOptions, Options
+from irwua.pipeline import PassContractError, PassManager, PassResult, PassSpec, resolve_order
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,25 @@ def test_requirements_run_first_and_each_pass_once():
     manager.run(["d"])
     manager.run(["c", "b"])
     assert calls == ["a", "b", "c", "d"]
-    assert manager.results["d"].inputs == ("a", "b", "c")
+    assert manager.results["d"].inputs == ("c",)  # a pass sees what it requires, nothing more
     assert set(manager.seconds) == {"a", "b", "c", "d"}
+
+
+def test_reading_a_result_a_pass_does_not_require_names_both():
+    def nosy(context) -> Seen:
+        return context.results["a"]
+
+    registry = _registry([], a=())
+    registry["b"] = PassSpec("b", (), "test pass b", nosy)
+    with pytest.raises(PassContractError, match="pass 'b' reads the result of 'a'"):
+        PassManager(_graph(), registry=registry).run(["a", "b"])
+
+
+def test_a_pass_gets_its_own_options_block():
+    seen = []
+    registry = {"a": PassSpec("a", (), "test pass a", seen.append, options=ImportanceOptions)}
+    PassManager(_graph(), registry, Options(norm="l2", batch_size=3)).run(["a"])
+    assert seen[0].options == ImportanceOptions(norm="l2")
 
 
 def test_unknown_pass_and_cycles_are_user_errors():
