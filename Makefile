@@ -66,6 +66,7 @@ demo: $(VENV)/.core dot
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/check_structure.py
 
 test: $(VENV)/.dev dot chromium lint
 	$(BIN)/python -m pytest -q

@@ -8,8 +8,9 @@ Run by ``make test`` (``python tools/check_structure.py``); exits 1 with one lin
   of ``irwua.a``. No two modules may import each other, directly or through others.
 * **Layers.** Each module belongs to one layer (``LAYERS``, lowest first); an import may point to
   its own layer or a lower one, never up. A package's ``__init__`` may import its own modules.
-* **Map.** The README's map (the table under ``## Map``) has one row per package, naming each of
-  its modules in backticks: every module of the tree is named there, and every name is a module.
+* **Map.** The README's map (the table under ``## Map``) has one row per package whose last
+  cell names each of its modules in backticks (remarks in brackets aside): every module of the
+  tree is named there, and every name is a module.
 
 ``--stats`` also prints the numbers of modules, lines and imports.
 """
@@ -136,6 +137,17 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def _outside_brackets(text: str) -> str:
+    """``text`` without its parenthesized remarks (which may nest)."""
+    kept, depth = [], 0
+    for char in text:
+        depth += char == "("
+        if not depth:
+            kept.append(char)
+        depth -= char == ")" and depth > 0
+    return "".join(kept)
+
+
 def map_problems(known: dict[str, Path]) -> list[str]:
     """Differences between the README's map and the tree."""
     text = (ROOT / "README.md").read_text("utf-8")
@@ -148,7 +160,7 @@ def map_problems(known: dict[str, Path]) -> list[str]:
         if len(cells) < 2 or not cells[0].startswith("`"):
             continue
         folder = ROOT / cells[0].strip("`")
-        rows[folder] = set(re.findall(r"`([A-Za-z_][\w]*)`", " ".join(cells[1:])))
+        rows[folder] = set(re.findall(r"`([A-Za-z_]\w*)`", _outside_brackets(cells[-1])))
     problems = []
     folders: dict[Path, set[str]] = {}
     for path in known.values():
