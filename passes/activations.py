@@ -16,7 +16,7 @@ on the input statistics. The bound is zero exactly when the unit's bias and ever
 an input feature that is ever non-zero are zero, which makes the unit dead; a dead unit it
 misses would need non-zero terms that always cancel (or, in a strided conv, non-zero inputs only
 where the unit never looks). Capturing such an output would cost a full-size tensor and undo
-onnxruntime's Conv+Add+Relu fusion: about half the capture's time on a ResNet.
+onnxruntime's Conv+Add+Relu fusion (``docs/measured-choices.md``).
 
 Without data the pass returns an empty result that says so; importance then falls back to
 magnitude only.

@@ -14,15 +14,13 @@ with labels, accuracy (``irwua.runtime.fidelity``). A sweep is one combination o
   share of weights zeroed) or ``structured`` (whole output units or channels, scored by their
   summed importance or L1 norm; the ratio is the share of units removed, and each unit also
   takes the consumers' inputs it fed, exactly as ``irwua prune --structured`` removes it;
-  only layers that can shrink, see ``irwua.pruning.cuts``).
+  only layers that can shrink, see ``irwua.pruning.shrink_plan``).
 
 Defaults: ratios 0, 0.1, ..., 0.9; criteria importance, magnitude and random globally and
 importance per layer (``prune_criteria`` sets both); both scopes and both granularities. That is
 (3 + layers) x 2 sweeps of 9 runs over the data each: a ResNet-50 wants ``max_samples`` and a
-shorter ratio list. Each pruned model gets its own onnxruntime session: feeding the pruned
-weights to one session instead, as graph inputs, keeps onnxruntime from pre-packing them; it was
-about 1.4x slower on a VGG-style CNN and saved only the session set-up on the tiny digits CNN
-(``bench/pruning_sessions.py``).
+shorter ratio list. Each pruned model gets its own onnxruntime session, which pre-packs its
+constant weights (``docs/measured-choices.md``, ``bench/pruning_sessions.py``).
 
 Without data the pass does not run and says why; the JSON says so too.
 """

@@ -1,14 +1,15 @@
 """Shapes of the common ONNX ops worked out in Python: the fast path of shape inference.
 
 ONNX's shape inference is the reference, but its first call in a process builds the schema registry
-of every op and version (about 12 ms, more than all other shape work on a ResNet-50). For a main
+of every op and version, which costs more than all other shape work on a ResNet-50
+(``docs/measured-choices.md``). For a main
 graph made only of the ops ``irwua.ingest.shape_rules`` covers, each output shape is a line or two
 of arithmetic; the values of small tensors are tracked here, so that a Reshape whose target an
 exporter computes at run time (Shape -> Gather -> Concat) is sized too.
 
 The rules are deliberately partial: an op, attribute value or opset they do not cover, and any
 inconsistency (a broadcast that fails, a declared shape or dtype that differs), make
-``static_shapes`` return None, and the caller runs ONNX's inference, which then also words the
+``propagate_shapes`` return None, and the caller runs ONNX's inference, which then also words the
 error. Tests compare the rules with ONNX's inference on the model corpus and on thousands of
 random models.
 """
@@ -37,7 +38,7 @@ Declared = tuple[tuple[int | str | None, ...] | None, np.dtype | None]
 """A shape and dtype a model declares for a tensor (None: not declared)."""
 
 
-def static_shapes(
+def propagate_shapes(
     nodes: Iterable[Node],
     inputs: Mapping[str, TensorInfo],
     constants: ConstantTable,

@@ -25,7 +25,7 @@ from irwua.ingest.inputs import (
     input_specs,
     model_inputs,
 )
-from irwua.ingest.shape_propagation import static_shapes
+from irwua.ingest.shape_propagation import propagate_shapes
 from irwua.ingest.tensors import initializers, subgraphs
 from irwua.ir.dtypes import numpy_dtype
 from irwua.ir.graph import ConstantTable, Node, TensorInfo
@@ -72,7 +72,7 @@ def rule_shapes(
         vi.name: (declared_dims(vi), declared_dtype(vi))
         for vi in [*proto.graph.value_info, *proto.graph.output]
     }
-    return static_shapes(nodes, inputs, constants, opset, declared, bound_symbols(proto, bound))
+    return propagate_shapes(nodes, inputs, constants, opset, declared, bound_symbols(proto, bound))
 
 
 def onnx_shapes(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, TensorInfo]:

@@ -49,7 +49,7 @@ def tensor_to_array(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarr
 
     The common layouts (raw data of a plain numeric type, float/double/int32/int64 fields) are
     read directly, as ``numpy_helper.to_array`` reads them, without its per-call type-table
-    lookups (a ResNet-50 has 500 small tensors); the rest goes through ``to_array``."""
+    lookups; the rest goes through ``to_array``."""
     if tensor.data_location != onnx.TensorProto.EXTERNAL:
         try:
             common = _read_common(tensor)

@@ -1,14 +1,14 @@
 """The layer graph: irwua's intermediate representation.
 
-Plain Python and numpy, no protobuf. A ``LayerGraph`` holds every op of the model as a ``Node``
-(topologically ordered, subgraph ops flattened with a ``scope``), a concrete shape and dtype for
-every tensor, the constant tensors, and the weighted ``Layer``s (Conv, Gemm, MatMul with a constant
-operand, recurrent cells, embeddings, normalizations, elementwise ops with a learned tensor).
-Layers connect to each other through the parameter-free ops between them.
+Plain Python and numpy: the only protobuf a ``LayerGraph`` keeps is the parsed model it was built
+from (``source``), for the passes that run copies of it. It holds every op of the model as a
+``Node`` (topologically ordered, subgraph ops flattened with a ``scope``), a concrete shape and
+dtype for every tensor, the constant tensors, and the weighted ``Layer``s (Conv, Gemm, MatMul with
+a constant operand, recurrent cells, embeddings, normalizations, elementwise ops with a learned
+tensor). Layers connect to each other through the parameter-free ops between them.
 
-The per-op records (``TensorInfo``, ``Node``, ``Layer``) are NamedTuples: a model has thousands of
-them, and every run of the CLI defines the classes anew; a frozen dataclass costs about eight times
-as much to define and three times as much to create, for the same immutability.
+The per-op records (``TensorInfo``, ``Node``, ``Layer``) are immutable NamedTuples
+(``docs/measured-choices.md`` says why not dataclasses).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def _environment() -> jinja2.Environment:
 
 
 def _bytecode_cache(jinja2):
-    """Compiled templates cached under the user's cache dir (saves ~30 ms a run), if writable."""
+    """Compiled templates cached under the user's cache dir, if writable."""
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "irwua" / "templates"
     try:
         root.mkdir(parents=True, exist_ok=True)

@@ -9,14 +9,13 @@ Two ways to reduce, chosen per capture (``Capture.pooled``):
 
 * pooled: a non-negative tensor with its features on axis 1 and spatial axes after them (a ReLU
   output between convolutions, the common case). GlobalAveragePool and GlobalMaxPool reduce the
-  positions of each sample, of x, x*x and the non-zero indicator, and the per-sample [N, C]
-  results are summed (or maxed) over the samples in numpy (``per_feature``). Every node here
-  runs on the blocked (NCHWc) layout onnxruntime keeps convolution outputs in, so x is never
-  converted back to NCHW: on a ResNet-18 this cut the capture's overhead over plain inference
-  from about 16% to about 8%. The per-sample means are scaled back to sums by the number of
+  positions of each sample, of x, x*x and the non-zero indicator, and the per-sample [N, C] results
+  are summed (or maxed) over the samples in numpy (``per_feature``). Every node here runs on the
+  blocked (NCHWc) layout onnxruntime keeps convolution outputs in, so x is never converted back to
+  NCHW (``docs/measured-choices.md``). The per-sample means are scaled back to sums by the number of
   positions, and the non-zero counts rounded to integers, exact for maps below 2^23 positions.
 * reduced: any other tensor. ReduceSum and ReduceMax over every axis but the feature axis, of
-  |x|, x*x and the indicator - not ReduceL1 and ReduceSumSquare, several times slower on CPU.
+  |x|, x*x and the indicator (not ReduceL1 and ReduceSumSquare, which are slower on CPU).
 
 The non-zero indicator is HardSigmoid(HardSigmoid(|x|, alpha=2^126), alpha=2^23): the first
 maps every normal |x| to 1 and a subnormal one to at least 2^-149 * 2^126 = 2^-23, which the

@@ -1,10 +1,10 @@
-"""irwua's own shape rules (irwua/shape_rules.py, run by irwua/static_shapes.py) against ONNX's
-shape inference, on the model zoo, torch exports and one hand-built model per rule.
+"""irwua's own shape rules (irwua/ingest/shape_rules.py, run by irwua/ingest/shape_propagation.py)
+against ONNX's shape inference, on the model zoo, torch exports and one hand-built model per rule.
 
 Every model here is shaped twice: by the rules and by ``onnx.shape_inference`` (the reference).
 The rules must cover the model (not hand it back) and agree on every tensor ONNX sizes; models
 that do not fit their input shapes must be handed back, so that ONNX's inference refuses them.
-tests/test_static_shapes_random.py does the same on random models.
+tests/test_shape_rules_random.py does the same on random models.
 """
 
 from __future__ import annotations
