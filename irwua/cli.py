@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 from irwua.errors import IrwuaError
-from irwua.options import Options, expected, settings
+from irwua.options import Options, settings
 from irwua.version import __version__
 
 EXIT_USER_ERROR = 2
@@ -172,7 +172,7 @@ def _data_arguments(command: argparse.ArgumentParser, required: bool) -> None:
 
 def _flags(names: Sequence[str], renamed: Mapping[str, str] | None = None) -> dict[str, str]:
     """Setting name -> flag, for the settings ``names`` (their blocks' flags, or ``renamed``)."""
-    declared = {item.name: item.metadata["flag"] for item in settings()}
+    declared = {setting.name: setting.flag for setting in settings()}
     return {name: (renamed or {}).get(name, declared[name]) for name in names}
 
 
@@ -180,35 +180,35 @@ STREAMING_FLAGS = _flags(("batch_size", "max_samples"))
 PRUNE_FLAGS = _flags(
     ("batch_size", "max_samples", "norm", "prune_seed"), renamed={"prune_seed": "--seed"}
 )
-ANALYZE_FLAGS = _flags([item.name for item in settings() if item.metadata["flag"]])
+ANALYZE_FLAGS = _flags([setting.name for setting in settings() if setting.flag])
 """The settings (``irwua.options``) each command takes, with their flags."""
 
 
 def _option_flags(command: argparse.ArgumentParser, flags: Mapping[str, str]) -> None:
     """An argument for each setting of ``flags``, as its options block declares it."""
-    for item in settings():
-        if item.name in flags:
-            meta = item.metadata
+    for setting in settings():
+        if setting.name in flags:
             command.add_argument(
-                flags[item.name],
-                dest=item.name,
-                choices=meta["choices"],
-                metavar=meta["metavar"],
-                help=meta["help"].format(default=item.default),
+                flags[setting.name],
+                dest=setting.name,
+                choices=setting.choices,
+                metavar=setting.metavar,
+                help=setting.help.format(default=setting.default),
             )
 
 
 def _options(args: argparse.Namespace, flags: Mapping[str, str]) -> Options:
     """Options from the flags the user gave; the others keep their blocks' defaults."""
     given = {}
-    for item in settings():
-        text = getattr(args, item.name) if item.name in flags else None
+    for setting in settings():
+        text = getattr(args, setting.name) if setting.name in flags else None
         if text is None:
             continue
         try:
-            given[item.name] = item.metadata["parse"](text)
+            given[setting.name] = setting.parse(text)
         except ValueError:
-            raise IrwuaError(f"{flags[item.name]} takes {expected(item)}, not '{text}'.") from None
+            flag = flags[setting.name]
+            raise IrwuaError(f"{flag} takes {setting.expected}, not '{text}'.") from None
     return Options(**given)
 
 

@@ -130,8 +130,8 @@ def test_every_setting_with_a_flag_is_an_option_of_analyze(mlp_file, tmp_path, c
     with pytest.raises(SystemExit):
         main(["analyze", "--help"])
     shown = capsys.readouterr().out
-    flagged = [item for item in settings() if item.metadata["flag"]]
-    assert len(flagged) >= 15 and all(item.metadata["flag"] in shown for item in flagged)
+    flagged = [setting.flag for setting in settings() if setting.flag]
+    assert len(flagged) >= 15 and all(flag in shown for flag in flagged)
     out = tmp_path / "report"
     args = ["analyze", str(mlp_file), "--out", str(out), "--no-html", "--quiet"]
     assert main([*args, "--passes", "metrics", "--low-share", "0.5"]) == 0

@@ -106,11 +106,11 @@ def _agrees_with_schema(name: str) -> None:
         assert len(info.data(tuple(range(inputs)))) == 1 and schema.max_output == 1
     if category in (Category.BROADCAST, Category.COMPARISON):
         assert inputs >= 2 and schema.max_output == 1
-    if category is Category.REDUCTION:
+    if category == Category.REDUCTION:
         assert name.startswith("Reduce")
-    if category is Category.GLOBAL_POOLING:
+    if category == Category.GLOBAL_POOLING:
         assert name.startswith("Global")
-    if category is Category.WEIGHTED:
+    if category == Category.WEIGHTED:
         assert info.layer is not None
     if info.nonnegative:
         assert category in (Category.ACTIVATION, Category.UNARY, Category.SOFTMAX)

@@ -97,7 +97,7 @@ def _fold_node(node: Node, opset: int, table: ConstantTable) -> None:
     fold = FOLDS.get(node.op_type) if not node.domain else None
     if fold is None or len(node.outputs) != 1:
         return
-    if not fold.keeps_origin and category_of(node.op_type) is not Category.CREATION:
+    if not fold.keeps_origin and category_of(node.op_type) != Category.CREATION:
         return
     if not all(name in table for name in node.inputs if name):
         return

@@ -626,7 +626,7 @@ RULES: dict[str, Rule] = {
 }
 """Output shapes and dtypes of the ops treated one by one (default domain)."""
 
-CATEGORY_RULES: dict[Category, Rule] = {
+CATEGORY_RULES: dict[str, Rule] = {
     Category.ACTIVATION: _same,
     Category.UNARY: _same,
     Category.BROADCAST: _elementwise,

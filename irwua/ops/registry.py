@@ -16,14 +16,15 @@ since=24, flops=4))``. Registering a name twice is an error.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
 
-class Category(str, enum.Enum):
-    """What an op does, as far as irwua's concerns tell ops apart."""
+class Category:
+    """What an op does, as far as irwua's concerns tell ops apart: the categories, as strings.
+    (A namespace of constants rather than an ``enum.Enum``, whose class costs more to create on
+    every start of the command line than all the registry's entries.)"""
 
     ACTIVATION = "activation"
     """Elementwise nonlinearity of one data input (Relu, Gelu, Clip): same shape and dtype."""
@@ -110,7 +111,8 @@ class OpInfo(NamedTuple):
     """
 
     name: str
-    category: Category
+    category: str
+    """One of the ``Category`` constants."""
     since: int = 1
     data_inputs: int | None = None
     flops: int | None = None
@@ -146,7 +148,7 @@ def op_info(op_type: str, domain: str = "") -> OpInfo | None:
     return None if domain else _REGISTRY.get(op_type)
 
 
-def category_of(op_type: str, domain: str = "") -> Category | None:
+def category_of(op_type: str, domain: str = "") -> str | None:
     """The category of an op (None: not registered, or another domain)."""
     info = op_info(op_type, domain)
     return None if info is None else info.category

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from irwua.report.formatting import CRITERION_TEXT
 from irwua.report.svg import new_figure, styled
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ CRITERION_COLORS = {"importance": "#2f6db5", "magnitude": "#e07b39", "random": "
 GRANULARITY_LINES = {"unstructured": "-", "structured": "--"}
 COVERAGE_LINES = {50: ":", 80: "--", 90: "-."}
 LAYER_COLORMAP = "viridis"
-CRITERION_TEXT = {"l1": "|w| x mean|x|", "l2": "|w| x rms(x)", "magnitude": "|w|"}
 RADAR_AXES = (
     ("utilization", lambda m: m["utilization"]),
     ("normalized\nentropy", lambda m: m["normalized_entropy"]),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
+CRITERION_TEXT = {"l1": "|w| x mean|x|", "l2": "|w| x rms(x)", "magnitude": "|w|"}
+"""What each importance criterion multiplies, in the words every report uses."""
+
 
 def human(value: float | int | None, unit: str = "") -> str:
     """``4089184256`` -> ``'4.09 G'``; ``None`` -> ``'n/a'``."""

@@ -5,11 +5,12 @@ so the objects that hold results depend on their renderers, not the other way ro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from irwua.ir.graph import LayerGraph
-from irwua.pipeline import PassResult
-from irwua.runtime.fidelity import Fidelity
+if TYPE_CHECKING:
+    from irwua.ir.graph import LayerGraph
+    from irwua.pipeline import PassResult
+    from irwua.runtime.fidelity import Fidelity
 
 
 class AnalysisLike(Protocol):

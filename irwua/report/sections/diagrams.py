@@ -4,10 +4,12 @@ beside the report."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from irwua.report.diagrams import Diagram, diagrams
 from irwua.report.sections.section import Report, Section
+
+if TYPE_CHECKING:
+    from irwua.report.diagrams import Diagram
 
 
 class Diagrams(Section):
@@ -15,6 +17,8 @@ class Diagrams(Section):
     title = "Diagrams"
 
     def view(self, report: Report) -> dict[str, Any]:
+        from irwua.report.diagrams import diagrams  # Graphviz: not for the terminal summary.
+
         analysis = report.analysis
         return {"drawings": diagrams(analysis), "pathways": "pathways" in analysis.results}
 

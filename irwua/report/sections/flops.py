@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from irwua.report import charts
 from irwua.report.cells import number_cell
 from irwua.report.formatting import human, human_bytes, share
 from irwua.report.sections.section import Document, Entry, LayerColumn, Report, Section
-from irwua.report.svg import chart
 
 TOP_LAYERS = 10
 """Layers listed in the terminal, most expensive first."""
@@ -23,6 +21,9 @@ class Flops(Section):
         document = report.analysis.document
         if "flops" not in document:
             return None
+        from irwua.report import charts  # drawn for the page only, not for the terminal
+        from irwua.report.svg import chart
+
         flops, totals = document["flops"], document["totals"]
         by_op = sorted(flops["by_op_type"].items(), key=lambda item: item[1]["flops"], reverse=True)
         op_rows = [

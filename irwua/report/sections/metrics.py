@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from irwua.report import charts
 from irwua.report.cells import fraction_cell, number_cell, optional_cell
 from irwua.report.formatting import human, percent
 from irwua.report.sections.section import Document, Entry, LayerColumn, Report, Section
-from irwua.report.svg import chart
 
 LEAST_USED = 10
 """Layers listed in the terminal, least utilized first."""
@@ -92,6 +90,9 @@ class Metrics(Section):
 
 
 def _usage_charts(analysis, criterion: str) -> list[dict[str, Any]]:
+    from irwua.report import charts  # drawn for the page only, not for the terminal
+    from irwua.report.svg import chart
+
     layers = [layer for layer in analysis.document["layers"] if "metrics" in layer]
     if not layers:
         return []

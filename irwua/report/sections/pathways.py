@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from irwua.report import charts
 from irwua.report.sections.section import Document, Entry, Report, Section
-from irwua.report.svg import chart
 
 
 class Pathways(Section):
@@ -19,6 +17,9 @@ class Pathways(Section):
         section = report.analysis.document.get("pathways")
         if section is None:
             return None
+        from irwua.report import charts  # drawn for the page only, not for the terminal
+        from irwua.report.svg import chart
+
         top = [
             {"rank": rank, "score": f"{path['score']:.4g}", "units": _units(path)}
             for rank, path in enumerate(section["top"], start=1)

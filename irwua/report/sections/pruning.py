@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from irwua.report import charts
 from irwua.report.formatting import percent
 from irwua.report.sections.section import Report, Section
-from irwua.report.svg import chart
 
 
 class Pruning(Section):
@@ -22,6 +20,9 @@ class Pruning(Section):
         sweeps = section.get("sweeps") or []
         if not sweeps:
             return {"note": section.get("note") or "The pruning pass measured no sweep."}
+        from irwua.report import charts  # drawn for the page only, not for the terminal
+        from irwua.report.svg import chart
+
         labels = bool(section.get("labels"))
         ratios = section.get("ratios") or sorted({p["ratio"] for s in sweeps for p in s["points"]})
         return {

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from irwua.report.charts import CRITERION_TEXT
-from irwua.report.formatting import human, human_bytes, percent
+from irwua.report.formatting import CRITERION_TEXT, human, human_bytes, percent
 from irwua.report.sections.section import Document, Report, Section
 
 
