@@ -31,7 +31,7 @@ _LAZY = {
     "compare": "irwua.comparison",
     "Comparison": "irwua.comparison",
     "Tracker": "irwua.tracking",
-    "prune_model": "irwua.pruned",
+    "prune_model": "irwua.pruner",
 }
 """Public names imported on first use, so that ``import irwua`` stays quick for the CLI."""
 

@@ -285,7 +285,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _prune(args: argparse.Namespace) -> int:
     from irwua.data.files import read_data_file
-    from irwua.pruned import prune_model
+    from irwua.pruner import prune_model
 
     options = _options(args, PRUNE_FLAGS)
     pruned = prune_model(

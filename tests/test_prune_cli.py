@@ -14,7 +14,7 @@ from onnx import numpy_helper
 import irwua
 from irwua import Options
 from irwua.cli import main
-from irwua.pruned import prune_model
+from irwua.pruner import prune_model
 
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")

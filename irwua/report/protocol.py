@@ -1,5 +1,5 @@
 """What the renderers read: small protocols that ``irwua.Analysis``, ``irwua.Comparison``,
-``irwua.Tracker`` and ``irwua.pruned.Pruned`` satisfy. The report never imports those classes,
+``irwua.Tracker`` and ``irwua.pruner.Pruned`` satisfy. The report never imports those classes,
 so the objects that hold results depend on their renderers, not the other way round."""
 
 from __future__ import annotations
