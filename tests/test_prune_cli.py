@@ -157,3 +157,7 @@ def test_a_pruned_model_can_be_pruned_again(files, tmp_path, structured):
     assert twice.after.nonzero < once.after.nonzero
     analysis = irwua.analyze(str(path), x[:64], passes=["pruning"])
     assert analysis["pruning"].ran
+
+
+def test_prune_model_is_also_at_the_top_of_the_package():
+    assert irwua.prune_model is prune_model
