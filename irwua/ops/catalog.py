@@ -33,7 +33,7 @@ UNARY = Category.UNARY
 WEIGHTED = Category.WEIGHTED
 
 _WEIGHT_BIAS = (("weight", 1), ("bias", 2))
-_SCALE_BIAS = (("weight", 1), ("bias", 2))
+"""A conv's weight and bias; a normalization's scale (its weight) and shift."""
 _NORM_STATS = (("weight", 1), ("bias", 2), ("mean", 3), ("var", 4))
 _RECURRENT = (("weight", 1), ("R", 2), ("bias", 3))
 
@@ -133,9 +133,9 @@ OPS = (
     OpInfo("Hardmax", SOFTMAX, flops=2),
     # normalization: BatchNormalization at inference: one scale, one shift. The others: formulas.
     OpInfo("BatchNormalization", NORMALIZATION, flops=2, layer="norm", roles=_NORM_STATS),
-    OpInfo("LayerNormalization", NORMALIZATION, since=17, layer="norm", roles=_SCALE_BIAS),
-    OpInfo("InstanceNormalization", NORMALIZATION, layer="norm", roles=_SCALE_BIAS),
-    OpInfo("GroupNormalization", NORMALIZATION, since=18, layer="norm", roles=_SCALE_BIAS),
+    OpInfo("LayerNormalization", NORMALIZATION, since=17, layer="norm", roles=_WEIGHT_BIAS),
+    OpInfo("InstanceNormalization", NORMALIZATION, layer="norm", roles=_WEIGHT_BIAS),
+    OpInfo("GroupNormalization", NORMALIZATION, since=18, layer="norm", roles=_WEIGHT_BIAS),
     OpInfo("LpNormalization", NORMALIZATION),
     OpInfo("MeanVarianceNormalization", NORMALIZATION, since=9),
     OpInfo("LRN", NORMALIZATION),

@@ -244,19 +244,23 @@ class _Walker:
         layer = graph.layer_of_node.get(node.name)
         if layer is not None:
             return self._through_layer(layer, tensor, axis)
-        if _behaviour(node) == "end":
+        behaviour = _behaviour(node)
+        if behaviour == "end":
             return []
         if axis is None:
             return [_lost(r, node.name) for r in self._all_inputs(node)]
-        routes = self._through_op(node, tensor, axis)
+        routes = self._through_op(node, behaviour, tensor, axis)
         if routes is not None:
             return routes
         note = f"units are not followed through {node.op_type} '{node.name}'"
         return [_lost(r, node.name, note) for r in self._all_inputs(node)]
 
-    def _through_op(self, node: Node, tensor: str, axis: int) -> list[_Route] | None:
-        """Routes through a parameter-free op that keeps the units, else None."""
-        if _behaviour(node) == "reshape":
+    def _through_op(
+        self, node: Node, behaviour: str | None, tensor: str, axis: int
+    ) -> list[_Route] | None:
+        """Routes through a parameter-free op that keeps the units (``behaviour``: how units
+        pass it, ``_behaviour``), else None."""
+        if behaviour == "reshape":
             data, shape = node.inputs[0], self.graph.shape(tensor)
             if data in self.graph.inputs and shape is not None:
                 # A graph input reshaped right away (an MLP's Flatten): a unit per feature.
@@ -266,7 +270,7 @@ class _Walker:
                 if any(route.units is not None for route in routes):
                     return routes
             return None
-        steps = _backward(node, tensor, axis, self.graph)
+        steps = _backward(node, behaviour, tensor, axis, self.graph)
         if steps is None:
             return None
         return [
@@ -379,11 +383,12 @@ def _assemble(target: str, n_in: int, routes: list[_Route]) -> list[UnitLink]:
 Step = tuple[str, int, "np.ndarray | None"]
 
 
-def _backward(node: Node, tensor: str, axis: int, graph: LayerGraph) -> list[Step] | None:
-    """For a parameter-free ``node`` writing ``tensor`` with units on ``axis``: the inputs that
-    carry units, each with its unit axis and position map (see ``_compose``); None when the
-    units are lost."""
-    behaviour = _behaviour(node)
+def _backward(
+    node: Node, behaviour: str | None, tensor: str, axis: int, graph: LayerGraph
+) -> list[Step] | None:
+    """For a parameter-free ``node`` writing ``tensor`` with units on ``axis`` and passing them
+    as ``behaviour`` says: the inputs that carry units, each with its unit axis and position map
+    (see ``_compose``); None when the units are lost."""
     data = node.inputs[0] if node.inputs else ""
     out_shape = graph.shape(tensor)
     if behaviour == "keep":
