@@ -15,11 +15,12 @@ import numpy as np
 from irwua.errors import IrwuaError
 from irwua.ingest.build import build_graph
 from irwua.ingest.inputs import Shape, input_specs
+from irwua.ingest.model_file import model_files
 from irwua.ir.graph import LayerGraph
 from irwua.options import Options
 from irwua.passes import PASSES
 from irwua.pipeline import PassManager, PassResult
-from irwua.report.files import write_files
+from irwua.report.files import write_folder
 from irwua.version import __version__
 
 if TYPE_CHECKING:
@@ -94,14 +95,18 @@ class Analysis:
         """The document as JSON text (compact unless ``indent`` is given)."""
         return json.dumps(self.document, indent=indent, allow_nan=False, default=_json_default)
 
-    def save(self, directory: str | os.PathLike, html: bool = True) -> dict[str, Path]:
+    def save(
+        self, directory: str | os.PathLike, html: bool = True, inputs: Iterable[Path] = ()
+    ) -> dict[str, Path]:
         """Write ``analysis.json``, ``report.html`` and the passes' files (``importance.npz``) into
         ``directory`` (created if needed), plus the ``.dot`` sources of diagrams when Graphviz's
         ``dot`` could not render them. ``html=False`` skips the report (charts, diagrams) and
         writes the data only.
 
         All files are rendered first and then written under temporary names and renamed, so an
-        error never leaves a half-written file behind.
+        error never leaves a half-written file behind. Files of an earlier save into the same
+        folder that this one does not write are removed (``irwua.report.files.write_folder``).
+        Nothing is written over the model's files or over ``inputs`` (the data files).
         """
         contents: dict[str, str | bytes] = {"analysis.json": self.to_json()}
         if html:
@@ -110,7 +115,7 @@ class Analysis:
             contents.update(render_report(self))
         for result in self.results.values():
             contents.update(result.files())
-        return write_files(Path(directory), contents)
+        return write_folder(Path(directory), contents, [*model_files(self.graph.source), *inputs])
 
     def summary(self) -> str:
         """The terminal summary: headline numbers, costs, weight usage, recommendations."""
@@ -173,12 +178,20 @@ def analyze(
     if labels is not None:
         from irwua.data.labels import check_labels
 
-        label_array = check_labels(labels, dataset.samples)
+        label_array = check_labels(labels, dataset.samples, _classes(graph))
     manager = PassManager(graph, PASSES, options or Options(), dataset, label_array)
     manager.run(list(passes))
     return Analysis(
         graph, dict(manager.results), dict(manager.seconds), manager.options, dataset, label_array
     )
+
+
+def _classes(graph: LayerGraph) -> int | None:
+    """The width of the model's first output, when it is a batch of class scores."""
+    info = graph.tensors.get(graph.outputs[0]) if graph.outputs else None
+    if info is None or info.shape is None or len(info.shape) < 2 or info.shape[-1] < 2:
+        return None
+    return int(info.shape[-1])
 
 
 def _json_default(value: Any) -> Any:

@@ -11,9 +11,11 @@ import argparse
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from irwua.errors import IrwuaError
 from irwua.options import Options, settings
+from irwua.printable import printable
 from irwua.version import __version__
 
 EXIT_USER_ERROR = 2
@@ -24,13 +26,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        _set_max_memory(getattr(args, "max_memory", None))
         with warnings.catch_warnings():
             warnings.showwarning = _print_warning
             return args.command(args)
     except IrwuaError as exc:
         if args.debug:
             _print_traceback()
-        print(f"irwua: error: {exc}", file=sys.stderr)
+        print(f"irwua: error: {printable(str(exc))}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except MemoryError:
+        if args.debug:
+            _print_traceback()
+        print(
+            "irwua: error: the machine ran out of memory; lower --max-memory so that irwua "
+            "refuses what does not fit, or use a smaller --batch-size.",
+            file=sys.stderr,
+        )
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("irwua: interrupted", file=sys.stderr)
@@ -39,11 +51,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             _print_traceback()
         print(
-            f"irwua: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-            "traceback and please report it)",
+            f"irwua: internal error: {type(exc).__name__}: {printable(str(exc))} (run with "
+            "--debug for the traceback and please report it)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
+
+
+def _set_max_memory(text: str | None) -> None:
+    from irwua.limits import parse_size, set_max_memory
+
+    if text is None:
+        return
+    try:
+        set_max_memory(parse_size(text))
+    except ValueError:
+        raise IrwuaError(f"--max-memory takes a size such as 512M or 4G, not '{text}'.") from None
+
+
+def _print(text: str) -> None:
+    """Print irwua's own lines; a control character that reached them is shown escaped."""
+    print(printable(text, lines=True))
 
 
 def _print_traceback() -> None:
@@ -54,7 +82,7 @@ def _print_traceback() -> None:
 
 def _print_warning(message, _category, _filename, _lineno, _file=None, _line=None) -> None:
     """A warning as one line, like an error (its source line means nothing to a user)."""
-    print(f"irwua: warning: {message}", file=sys.stderr)
+    print(f"irwua: warning: {printable(str(message))}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,6 +177,12 @@ def _loading_arguments(command: argparse.ArgumentParser) -> None:
         help="the model's framework, when its file name does not tell",
     )
     command.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="the most memory irwua may use for what a file declares (inputs to synthesize, "
+        "weights to score, arrays to unpack), e.g. 4G; default: half of the machine's memory",
+    )
+    command.add_argument(
         "--trust-pickle",
         action="store_true",
         help="allow loading files that go through pickle and can run code (.pt, .pt2, Keras "
@@ -238,6 +272,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if not passes:
         raise IrwuaError("--passes names no pass; see 'irwua passes' for the list.")
     options = _options(args, ANALYZE_FLAGS)
+    _refuse_inputs(Path(args.out), ("analysis.json", "report.html", "importance.npz"), args)
     data = read_data_file(args.data) if args.data else None
     analysis = analyze(
         args.model,
@@ -249,12 +284,12 @@ def _analyze(args: argparse.Namespace) -> int:
         trust_pickle=args.trust_pickle,
         labels=_read_labels(args.labels),
     )
-    written = analysis.save(args.out, html=not args.no_html)
+    written = analysis.save(args.out, html=not args.no_html, inputs=_data_paths(args))
     if not args.quiet:
-        print(analysis.summary())
+        _print(analysis.summary())
     if "report.html" in written:
-        print(f"report: {written['report.html']}")
-    print(f"json:   {written['analysis.json']}")
+        _print(f"report: {written['report.html']}")
+    _print(f"json:   {written['analysis.json']}")
     return 0
 
 
@@ -275,11 +310,11 @@ def _compare(args: argparse.Namespace) -> int:
         framework=args.framework,
         trust_pickle=args.trust_pickle,
     )
-    written = comparison.save(args.out)
+    written = comparison.save(args.out, inputs=_data_paths(args))
     if not args.quiet:
-        print(comparison.summary())
-    print(f"report: {written['compare.html']}")
-    print(f"json:   {written['compare.json']}")
+        _print(comparison.summary())
+    _print(f"report: {written['compare.html']}")
+    _print(f"json:   {written['compare.json']}")
     return 0
 
 
@@ -288,6 +323,7 @@ def _prune(args: argparse.Namespace) -> int:
     from irwua.pruner import prune_model
 
     options = _options(args, PRUNE_FLAGS)
+    _refuse_inputs(Path(args.out).parent, [Path(args.out).name], args)
     pruned = prune_model(
         args.model,
         read_data_file(args.data),
@@ -300,10 +336,23 @@ def _prune(args: argparse.Namespace) -> int:
         framework=args.framework,
         trust_pickle=args.trust_pickle,
     )
-    written = pruned.save(args.out)
-    print(pruned.summary())
-    print(f"pruned model: {written}")
+    written = pruned.save(args.out, inputs=_data_paths(args))
+    _print(pruned.summary())
+    _print(f"pruned model: {written}")
     return 0
+
+
+def _refuse_inputs(directory: Path, names: Sequence[str], args: argparse.Namespace) -> None:
+    """Refuse at once an output over the model or data files (``save`` checks again, with the
+    model's external-data files, after the work)."""
+    from irwua.report.files import refuse_inputs
+
+    refuse_inputs(directory, names, [Path(args.model), *_data_paths(args)])
+
+
+def _data_paths(args: argparse.Namespace) -> list[Path]:
+    """The data and labels files given, which no output may overwrite."""
+    return [Path(path) for path in (args.data, args.labels) if path]
 
 
 def _read_labels(path: str | None):

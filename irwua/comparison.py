@@ -22,8 +22,9 @@ import onnx
 
 from irwua.analysis import Analysis, analyze
 from irwua.errors import IrwuaError
+from irwua.ingest.model_file import model_files
 from irwua.options import Options
-from irwua.report.files import write_files
+from irwua.report.files import write_folder
 from irwua.runtime.fidelity import Fidelity, measure, predict
 from irwua.runtime.sessions import make_session
 from irwua.version import __version__
@@ -128,12 +129,14 @@ class Comparison:
             "models": [model.to_dict() for model in self.models],
         }
 
-    def save(self, directory: str | os.PathLike) -> dict[str, Path]:
-        """Write ``compare.json`` and ``compare.html`` into ``directory``, both or neither."""
+    def save(self, directory: str | os.PathLike, inputs: Iterable[Path] = ()) -> dict[str, Path]:
+        """Write ``compare.json`` and ``compare.html`` into ``directory``, both or neither, never
+        over a model's files or ``inputs`` (the data files)."""
         from irwua.report.comparison_page import render_compare_html
 
         contents = {"compare.json": self.to_json(), "compare.html": render_compare_html(self)}
-        return write_files(Path(directory), contents)
+        models = [path for m in self.models for path in model_files(m.analysis.graph.source)]
+        return write_folder(Path(directory), contents, [*models, *inputs])
 
     def summary(self) -> str:
         """A text table: one row per compared quantity, one column per model."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import onnx
 from irwua.analysis import Analysis, analyze
 from irwua.errors import IrwuaError, root_reason
 from irwua.ingest.build import build_graph
+from irwua.ingest.model_file import model_files
 from irwua.ir.graph import LayerGraph
 from irwua.options import Options
 from irwua.passes import PASSES
@@ -36,6 +37,7 @@ from irwua.pruning.cuts import cuts, shrink
 from irwua.pruning.edits import with_tensors, zeroed
 from irwua.pruning.ranking import prunable_layers, ranking
 from irwua.pruning.shrink_plan import plan
+from irwua.pruning.storage import serialized, stored_bytes, stored_inline
 from irwua.pruning.vocabulary import CRITERIA, MODEL_SCOPES
 from irwua.report.files import write_files
 from irwua.runtime.fidelity import Fidelity, accuracy, measure, predict
@@ -72,13 +74,20 @@ class Pruned:
     baseline_accuracy: float | None
     batch: int
     notes: tuple[str, ...]
+    source_files: tuple[Path, ...] = ()
 
-    def save(self, path: str | Path) -> Path:
-        """Write the pruned model to ``path`` atomically (nothing is ever half-written)."""
+    def save(self, path: str | Path, inputs: Iterable[Path] = ()) -> Path:
+        """Write the pruned model to ``path`` atomically (nothing is ever half-written), never
+        over the original model's files or ``inputs`` (the data files).
+
+        The file holds every weight, so it loads from anywhere; a model too large for one
+        protobuf (2 GiB) gets its weights in ``<name>.data`` beside it."""
         path = Path(path)
         if path.is_dir():
             raise IrwuaError(f"'{path}' is a directory; give a file name such as pruned.onnx.")
-        return write_files(path.parent, {path.name: self.proto.SerializeToString()})[path.name]
+        contents = serialized(self.proto, path.name)
+        written = write_files(path.parent, contents, [*self.source_files, *inputs])
+        return written[path.name]
 
     def summary(self) -> str:
         """Both models' costs side by side, and the fidelity."""
@@ -146,6 +155,7 @@ def prune_model(
         baseline_accuracy=None if label_array is None else accuracy(reference, label_array),
         batch=len(next(iter(batch.values()))),
         notes=notes,
+        source_files=tuple(model_files(graph.source)),
     )
 
 
@@ -187,6 +197,7 @@ def _prune(
         proto = shrink(graph.source.proto, graph, shrink_plan, cuts(graph, shrink_plan, removed))
     else:
         proto = with_tensors(graph.source.proto, graph, zeroed(graph, pruned))
+    stored_inline(proto, graph.constants.values)
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as exc:
@@ -209,7 +220,7 @@ def _stats(
         params=flops.params,
         nonzero=_nonzero(graph),
         flops=flops.flops,
-        bytes=proto.ByteSize(),
+        bytes=stored_bytes(proto, graph.constants.values),
         latency_ms=_latency(session, batch),
     )
 

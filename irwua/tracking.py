@@ -33,7 +33,7 @@ import numpy as np
 from irwua.analysis import Analysis, analyze
 from irwua.errors import IrwuaError
 from irwua.options import Options
-from irwua.report.files import write_files
+from irwua.report.files import write_folder
 from irwua.version import __version__
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ class Tracker:
         from irwua.report.tracking_page import render_tracking_html
 
         contents = {"tracking.json": self.to_json(), "tracking.html": render_tracking_html(self)}
-        return write_files(Path(directory), contents)
+        return write_folder(Path(directory), contents)
 
     def _repr_html_(self) -> str:
         from irwua.report.notebook import notebook_frame

@@ -36,6 +36,7 @@ import numpy as np
 from irwua.errors import IrwuaError
 from irwua.ir.geometry import geometry, output_axis, per_weight, unit_totals
 from irwua.ir.graph import Layer, LayerGraph, Node
+from irwua.limits import check_scoring
 from irwua.ops import Category, category_of, op_info
 from irwua.options import ActivationsOptions
 from irwua.pipeline import PassContext, PassResult, register_pass
@@ -138,6 +139,7 @@ def run_activations(context: PassContext) -> ActivationsResult:
     graph, data, options = context.graph, context.data, context.options
     if data is None or graph.source is None:
         return ActivationsResult(available=False)
+    check_scoring([graph.array(layer).size for layer in graph.layers])
     data = data.limit(options.max_samples)
     plan = _Plan(graph)
     proto = instrument(graph.source.proto, plan.captures, graph.opset, plan.token_tensors.values())

@@ -37,6 +37,7 @@ import numpy as np
 from irwua.errors import IrwuaError
 from irwua.ir.geometry import per_weight, unit_totals
 from irwua.ir.graph import Layer, LayerGraph
+from irwua.limits import check_scoring
 from irwua.options import ImportanceOptions
 from irwua.passes.activations import ActivationsResult, FeatureStats
 from irwua.pipeline import PassContext, PassResult, register_pass
@@ -77,9 +78,15 @@ class ImportanceResult(PassResult):
         return {"criterion": self.criterion, "data": self.data, "note": self.note}
 
     def files(self) -> dict[str, bytes]:
-        """``importance.npz``: one array per layer, keyed by layer name, shaped like its weight."""
+        """``importance.npz``: one array per layer, shaped like its weight, under the key
+        ``layer_<i>`` (layers in graph order), and ``layer_names``, the layer names in that order.
+
+        Keys never come from the model: a layer name can hold any character, collide with
+        ``np.savez``'s own arguments or be longer than a zip member name may be."""
+        members = {f"layer_{i}": layer.weight for i, layer in enumerate(self.layers.values())}
+        members["layer_names"] = np.array(list(self.layers), dtype=str)
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{name: li.weight for name, li in self.layers.items()})
+        np.savez_compressed(buffer, **members)
         return {"importance.npz": buffer.getvalue()}
 
 
@@ -93,6 +100,7 @@ def run_importance(context: PassContext) -> ImportanceResult:
     criterion = context.options.norm
     activations: ActivationsResult = context.results["activations"]
     graph = context.graph
+    check_scoring([graph.array(layer).size for layer in graph.layers])
     layers = {
         layer.name: _layer_importance(layer, graph, activations, criterion)
         for layer in graph.layers

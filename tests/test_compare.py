@@ -222,7 +222,7 @@ def test_cli_compares_and_writes_both_files(files, tmp_path, capsys):
         ([str(CNN), "missing.onnx"], "Model 'missing.onnx': Model file '.*missing.onnx' does not"),
         (
             [str(CNN), str(CNN), "--labels", "@x.npy"],
-            "Labels of shape .* do not fit",
+            "The one-hot labels have 8 columns but the model.s output has 10 classes",
         ),
         ([str(CNN), str(CNN), "--names", "a,b,c"], "3 names were given for 2 models"),
     ],

@@ -219,9 +219,12 @@ def test_importance_npz_holds_one_array_per_layer_shaped_like_its_weight(tmp_pat
     )
     analysis.save(tmp_path / "out")
     saved = np.load(tmp_path / "out" / "importance.npz")
-    assert sorted(saved.files) == sorted(layer.name for layer in analysis.graph.layers)
-    for layer in analysis.graph.layers:
-        assert saved[layer.name].shape == analysis.graph.array(layer).shape
+    names = [layer.name for layer in analysis.graph.layers]
+    assert saved["layer_names"].tolist() == names
+    keys = [f"layer_{index}" for index in range(len(names))]
+    assert sorted(saved.files) == sorted(["layer_names", *keys])
+    for index, layer in enumerate(analysis.graph.layers):
+        assert saved[f"layer_{index}"].shape == analysis.graph.array(layer).shape
 
 
 @settings(max_examples=40, deadline=None)

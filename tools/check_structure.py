@@ -28,7 +28,7 @@ SOURCES = {"irwua": "irwua", "passes": "irwua.passes", "exporters": "irwua.expor
 """Source folder -> the package it installs as."""
 
 LAYERS = (
-    ("base", ("irwua.errors", "irwua.version")),
+    ("base", ("irwua.errors", "irwua.version", "irwua.printable", "irwua.limits")),
     ("ir", ("irwua.ir",)),
     ("ops", ("irwua.ops",)),
     ("data", ("irwua.data",)),

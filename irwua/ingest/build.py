@@ -64,23 +64,24 @@ def build_graph(
 def nodes_and_constants(source: ModelSource, opset: int) -> tuple[list[Node], ConstantTable]:
     """Every op of the model (subgraph ops flattened, topologically ordered) and its constant
     tensors: what shape inference and the layer graph are built from."""
-    nodes = _flatten(source.proto.graph, scope="", used=set(), base_dir=source.base_dir)
+    nodes = _flatten(source.proto.graph, scope="", used={}, base_dir=source.base_dir)
     constants = collect_constants(initializers(source.proto.graph), nodes, opset, source.base_dir)
     return nodes, constants
 
 
 def _flatten(
-    graph: onnx.GraphProto, scope: str, used: set[str], base_dir: Path | None
+    graph: onnx.GraphProto, scope: str, used: dict[str, int], base_dir: Path | None
 ) -> list[Node]:
-    """All nodes in topological order, subgraph nodes right after the node that owns them."""
+    """All nodes in topological order, subgraph nodes right after the node that owns them.
+
+    Names are unique: a repeated name gets the first free ``#k`` suffix; ``used`` counts the
+    suffixes tried per name, so de-duplicating n nodes of one name is linear in n."""
     nodes: list[Node] = []
     for index, proto in enumerate(graph.node):
         name = proto.name or f"{proto.op_type}_{index}"
         if scope:
             name = f"{scope}/{name}"
-        while name in used:
-            name = f"{name}_"
-        used.add(name)
+        name = _unique(name, used)
         branches = [(f"{name}.{attr}", sub) for attr, sub in subgraphs(proto)]
         nodes.append(
             Node(
@@ -97,6 +98,16 @@ def _flatten(
         for branch, sub in branches:
             nodes.extend(_flatten(sub, branch, used, base_dir))
     return nodes
+
+
+def _unique(name: str, used: dict[str, int]) -> str:
+    """``name``, or ``name#k`` for the smallest k >= 2 not taken yet; records what it returns."""
+    unique = name
+    while unique in used:
+        used[name] += 1
+        unique = f"{name}#{used[name]}"
+    used[unique] = 1
+    return unique
 
 
 def _named(layers: list[Layer], names: Mapping[str, str], notes: Mapping[str, str]) -> list[Layer]:

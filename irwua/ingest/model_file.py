@@ -12,7 +12,12 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from irwua.errors import IrwuaError
+from irwua.ingest.tensors import external_locations
 from irwua.ir.source import ModelSource
+from irwua.limits import check_memory
+
+PROTOBUF_LIMIT = 2**31
+"""The most bytes protobuf parses as one message."""
 
 
 def load_model(source: str | os.PathLike | onnx.ModelProto) -> ModelSource:
@@ -25,6 +30,17 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> ModelSource:
         raise IrwuaError(f"Model file '{path}' does not exist.")
     if path.is_dir():
         raise IrwuaError(f"'{path}' is a directory, not an ONNX model file.")
+    if not path.is_file():
+        raise IrwuaError(
+            f"'{path}' is not a regular file (a pipe or a device); save the model first."
+        )
+    size = path.stat().st_size
+    if size > PROTOBUF_LIMIT:
+        raise IrwuaError(
+            f"'{path}' has {size:,} bytes, more than the 2 GiB one ONNX protobuf can hold; a model "
+            "that large keeps its weights in external-data files."
+        )
+    check_memory(2 * size, f"reading the model file '{path}'")
     data = path.read_bytes()
     if not data:
         raise IrwuaError(f"Model file '{path}' is empty.")
@@ -45,6 +61,14 @@ def _check_model(proto: onnx.ModelProto, what: str) -> None:
         raise IrwuaError(f"{what} is not an ONNX model: it has no graph with nodes.")
     if not proto.graph.output:
         raise IrwuaError(f"{what} is not a usable ONNX model: its graph has no outputs.")
+
+
+def model_files(source: ModelSource) -> list[Path]:
+    """The files a model is read from: its own file and its external-data files."""
+    if source.path is None:
+        return []
+    locations = external_locations(source.proto.graph)
+    return [source.path, *(source.path.parent / location for location in sorted(locations))]
 
 
 def opset_version(proto: onnx.ModelProto) -> int:

@@ -6,6 +6,7 @@ that leaves the model's directory is refused.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def tensor_to_array(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarr
     The common layouts (raw data of a plain numeric type, float/double/int32/int64 fields) are
     read directly, as ``numpy_helper.to_array`` reads them, without its per-call type-table
     lookups; the rest goes through ``to_array``."""
+    if any(dim < 0 for dim in tensor.dims):
+        raise IrwuaError(f"Tensor '{tensor.name}' has a negative dimension {list(tensor.dims)}.")
     if tensor.data_location != onnx.TensorProto.EXTERNAL:
         try:
             common = _read_common(tensor)
@@ -84,6 +87,12 @@ def _map_external(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray
             "path so the file can be found."
         )
     location = info.get("location", "")
+    offset = info.get("offset", "0")
+    if "\0" in location or not (offset.isascii() and offset.isdigit()):
+        raise IrwuaError(
+            f"Tensor '{tensor.name}' has an invalid external-data reference (location "
+            f"{location!r}, offset {offset!r})."
+        )
     target = (base_dir / location).resolve()
     if not target.is_relative_to(base_dir.resolve()):
         raise IrwuaError(
@@ -94,8 +103,8 @@ def _map_external(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray
         raise IrwuaError(f"External data file '{target}' for tensor '{tensor.name}' is missing.")
     dtype = numpy_dtype(tensor.data_type)
     shape = tuple(tensor.dims)
-    offset = int(info.get("offset", 0))
-    count = int(np.prod(shape, dtype=np.int64))
+    offset = int(offset)
+    count = math.prod(shape)
     needed = count * dtype.itemsize
     if offset + needed > target.stat().st_size:
         raise IrwuaError(
@@ -115,6 +124,18 @@ def subgraphs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]]:
         elif attr.type == onnx.AttributeProto.GRAPHS:
             for index, graph in enumerate(attr.graphs):
                 yield f"{attr.name}[{index}]", graph
+
+
+def external_locations(graph: onnx.GraphProto) -> set[str]:
+    """The external-data files (``location`` entries) that the stored tensors of ``graph`` and of
+    its subgraphs refer to."""
+    return {
+        entry.value
+        for tensor in initializers(graph)
+        if tensor.data_location == onnx.TensorProto.EXTERNAL
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
 
 
 def initializers(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:

@@ -1,8 +1,10 @@
 """Everything irwua prints in a terminal: the summary of an analysis (each report section's
-lines, in page order), the table of a comparison and the before/after of a pruned model."""
+lines, in page order), the table of a comparison and the before/after of a pruned model. Text
+from the model (names, notes) is made printable: it cannot move the cursor or forge a line."""
 
 from __future__ import annotations
 
+from irwua.printable import printable, printable_strings
 from irwua.report.formatting import format_value, human, human_bytes, percent
 from irwua.report.protocol import AnalysisLike, ComparisonLike, PrunedLike
 from irwua.report.sections import SECTIONS
@@ -13,20 +15,21 @@ NAME_WIDTH = 24
 
 
 def analysis_text(analysis: AnalysisLike) -> str:
-    """The terminal summary of ``irwua analyze`` and ``Analysis.print_report()``."""
-    document = analysis.document
+    """The terminal summary of ``irwua analyze`` and ``Analysis.print_report()``; every string
+    taken from the model is made printable (``irwua.printable``)."""
+    document = printable_strings(analysis.document)
     return "\n".join(line for section in SECTIONS for line in section.text(document))
 
 
 def comparison_text(comparison: ComparisonLike) -> str:
     """A table: one row per compared quantity, one column per model."""
-    names = [model.name[:NAME_WIDTH] for model in comparison.models]
+    names = [printable(model.name)[:NAME_WIDTH] for model in comparison.models]
     width = max(12, *(len(name) for name in names))
     label_width = max(len(column.label) for column in comparison.columns)
     source = f"{comparison.samples} samples" + (" with labels" if comparison.labels else "")
     lines = [
         f"irwua {__version__} - {len(comparison.models)} models on {source}; "
-        f"baseline: {comparison.baseline.name}",
+        f"baseline: {printable(comparison.baseline.name)}",
         f"  {'':<{label_width}}  " + "  ".join(f"{name:>{width}}" for name in names),
     ]
     for column in comparison.columns:
@@ -63,5 +66,5 @@ def pruned_text(pruned: PrunedLike) -> str:
         )
     if not pruned.structured:
         lines.append("  zeroed weights keep dense FLOPs and latency; sparse kernels gain")
-    lines += [f"  {note}" for note in pruned.notes]
+    lines += [f"  {printable(note)}" for note in pruned.notes]
     return "\n".join(lines)
