@@ -18,11 +18,11 @@ __all__ = ["LoadedModel", "load"]
 
 
 def load(
-    model: Any, framework: str | None = None, example: Any = None, trust_pickle: bool = False
+    model: Any, framework: str | None = None, example: Any = None, trust_code: bool = False
 ) -> LoadedModel:
     """Turn ``model`` into ONNX; ``example`` is sample input, to trace framework models.
 
-    ``framework`` ("torch", "tensorflow", "onnx") overrides detection; ``trust_pickle`` allows
+    ``framework`` ("torch", "tensorflow", "onnx") overrides detection; ``trust_code`` allows
     loading saved PyTorch files, which go through pickle and can run code.
     """
     from irwua.exporters.detect import detect_framework
@@ -31,9 +31,9 @@ def load(
     if kind == "torch":
         from irwua.exporters.torch.export import load_torch
 
-        return load_torch(model, example, trust_pickle)
+        return load_torch(model, example, trust_code)
     if kind == "tensorflow":
         from irwua.exporters.keras.export import load_tensorflow
 
-        return load_tensorflow(model, example, trust_pickle)
+        return load_tensorflow(model, example, trust_code)
     return LoadedModel(load_model(model))

@@ -141,14 +141,14 @@ def analyze(
     input_shapes: Mapping[str, Shape] | None = None,
     options: Options | None = None,
     framework: str | None = None,
-    trust_pickle: bool = False,
+    trust_code: bool = False,
     labels: Any = None,
 ) -> Analysis:
     """Analyze ``model`` by running ``passes`` and the passes they require.
 
     ``model`` is an ONNX path or ``onnx.ModelProto``, a torch module, a Keras model or tf.Module,
     or the path of a saved model (see ``irwua.exporters``); ``framework`` ("torch", "tensorflow",
-    "onnx") overrides detection, and ``trust_pickle`` allows saved PyTorch files, which load
+    "onnx") overrides detection, and ``trust_code`` allows saved PyTorch files, which load
     through pickle. ``data`` is sample input: an array, a list of arrays or a dict by input
     name, samples on axis 0 (framework models are traced on it). ``input_shapes`` binds symbolic
     input dims (``{"image": (1, 3, 224, 224)}``); without it they come from ``data`` (one sample),
@@ -160,7 +160,7 @@ def analyze(
     if labels is not None and data is None:
         raise IrwuaError("Labels were given without data; pass the samples they belong to.")
 
-    loaded = load(model, framework=framework, example=data, trust_pickle=trust_pickle)
+    loaded = load(model, framework=framework, example=data, trust_code=trust_code)
     dataset = None
     if data is not None:
         from irwua.data.dataset import (

@@ -8,9 +8,13 @@ samples left out) print as one line each.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from irwua.errors import IrwuaError
@@ -25,6 +29,12 @@ EXIT_INTERNAL_ERROR = 3
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    with _terminate_as_interrupt(), _restored_max_memory():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with every failure as one line and its exit status."""
     try:
         _set_max_memory(getattr(args, "max_memory", None))
         with warnings.catch_warnings():
@@ -44,9 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("irwua: interrupted", file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
     except Exception as exc:  # Last resort: one line instead of a traceback.
         if args.debug:
             _print_traceback()
@@ -56,6 +66,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that whatever is being written is cleaned up."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises ``Terminated`` while the command runs (in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(_signum, _frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _restored_max_memory() -> Iterator[None]:
+    """The memory limit as it was before the command (``--max-memory`` sets it for one run)."""
+    from irwua.limits import ENV, set_max_memory
+
+    previous = os.environ.get(ENV)
+    try:
+        yield
+    finally:
+        set_max_memory(previous)
 
 
 def _set_max_memory(text: str | None) -> None:
@@ -164,13 +207,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 MODEL_HELP = (
-    "an .onnx or .keras file, a SavedModel directory, or a TorchScript .pt or torch.export .pt2 "
-    "file (these two need --trust-pickle)"
+    "an .onnx, .keras or .h5 file, a SavedModel directory (needs --trust-code), or a TorchScript "
+    ".pt or torch.export .pt2 file (these need --trust-code too)"
 )
 
 
 def _loading_arguments(command: argparse.ArgumentParser) -> None:
-    """How a model file is read: its framework, and whether pickle may run."""
+    """How a model file is read: its framework, the memory limit, and whether code the file
+    holds may run."""
     command.add_argument(
         "--framework",
         choices=("torch", "tensorflow", "onnx"),
@@ -183,10 +227,13 @@ def _loading_arguments(command: argparse.ArgumentParser) -> None:
         "weights to score, arrays to unpack), e.g. 4G; default: half of the machine's memory",
     )
     command.add_argument(
+        "--trust-code",
         "--trust-pickle",
+        dest="trust_code",
         action="store_true",
-        help="allow loading files that go through pickle and can run code (.pt, .pt2, Keras "
-        "Lambda layers); only for files you trust",
+        help="allow loading files that run code of their own when loaded: PyTorch .pt and .pt2 "
+        "(pickle), TensorFlow SavedModels (their restore ops), Keras Lambda layers; only for "
+        "files you trust (--trust-pickle is the former name)",
     )
 
 
@@ -281,7 +328,7 @@ def _analyze(args: argparse.Namespace) -> int:
         input_shapes=shapes,
         options=options,
         framework=args.framework,
-        trust_pickle=args.trust_pickle,
+        trust_code=args.trust_code,
         labels=_read_labels(args.labels),
     )
     written = analysis.save(args.out, html=not args.no_html, inputs=_data_paths(args))
@@ -308,7 +355,7 @@ def _compare(args: argparse.Namespace) -> int:
         names,
         options=options,
         framework=args.framework,
-        trust_pickle=args.trust_pickle,
+        trust_code=args.trust_code,
     )
     written = comparison.save(args.out, inputs=_data_paths(args))
     if not args.quiet:
@@ -334,7 +381,7 @@ def _prune(args: argparse.Namespace) -> int:
         scope=args.scope,
         options=options,
         framework=args.framework,
-        trust_pickle=args.trust_pickle,
+        trust_code=args.trust_code,
     )
     written = pruned.save(args.out, inputs=_data_paths(args))
     _print(pruned.summary())

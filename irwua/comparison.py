@@ -159,7 +159,7 @@ def compare(
     passes: Iterable[str] = COMPARE_PASSES,
     options: Options | None = None,
     framework: str | None = None,
-    trust_pickle: bool = False,
+    trust_code: bool = False,
 ) -> Comparison:
     """Analyze ``models`` on the same ``data`` and measure each one's outputs against the first's.
 
@@ -167,7 +167,7 @@ def compare(
     models, saved-model paths); ``names`` label them (default: file name or class name).
     ``labels`` (one class id or one-hot row per sample) add each model's accuracy and go to the
     passes that measure it (pruning). ``passes``, ``options``, ``framework`` and
-    ``trust_pickle`` are as for ``analyze()``; the options' ``batch_size`` and ``max_samples``
+    ``trust_code`` are as for ``analyze()``; the options' ``batch_size`` and ``max_samples``
     also apply to the fidelity runs.
     """
     models = list(models)
@@ -189,7 +189,7 @@ def compare(
                 passes=passes,
                 options=options,
                 framework=framework,
-                trust_pickle=trust_pickle,
+                trust_code=trust_code,
                 labels=labels,
             )
             outputs = _outputs(analysis, options, name)

@@ -106,7 +106,7 @@ def prune_model(
     scope: str = "global",
     options: Options | None = None,
     framework: str | None = None,
-    trust_pickle: bool = False,
+    trust_code: bool = False,
 ) -> Pruned:
     """Prune ``ratio`` of ``model``'s weights (``structured``: of its output units) with the
     lowest ``criterion`` scores ("importance", "magnitude" or "random") and measure the result
@@ -114,7 +114,7 @@ def prune_model(
 
     ``scope`` "global" ranks all layers together, "uniform" prunes every layer at ``ratio``.
     ``labels`` add accuracy. ``options`` (norm, batch_size, max_samples, prune_seed),
-    ``framework`` and ``trust_pickle`` are as for ``analyze()``.
+    ``framework`` and ``trust_code`` are as for ``analyze()``.
     """
     _check(data, ratio, criterion, scope)
     options = options or Options()
@@ -124,7 +124,7 @@ def prune_model(
         passes=["importance", "flops"],
         options=options,
         framework=framework,
-        trust_pickle=trust_pickle,
+        trust_code=trust_code,
         labels=labels,
     )
     graph = analysis.graph

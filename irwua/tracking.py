@@ -89,7 +89,7 @@ def snapshot(epoch: float, analysis: Analysis) -> Snapshot:
 class Tracker:
     """Records a compact analysis per epoch and charts the trends.
 
-    ``passes``, ``options``, ``framework`` and ``trust_pickle`` are given to ``analyze()`` on
+    ``passes``, ``options``, ``framework`` and ``trust_code`` are given to ``analyze()`` on
     every record of a model (``metrics`` is always among the passes).
     """
 
@@ -98,12 +98,12 @@ class Tracker:
         passes: Iterable[str] = ("metrics",),
         options: Options | None = None,
         framework: str | None = None,
-        trust_pickle: bool = False,
+        trust_code: bool = False,
     ) -> None:
         self.passes = tuple(dict.fromkeys(("metrics", *passes)))
         self.options = options
         self.framework = framework
-        self.trust_pickle = trust_pickle
+        self.trust_code = trust_code
         self._history: list[Snapshot] = []
 
     @property
@@ -132,7 +132,7 @@ class Tracker:
                 passes=self.passes,
                 options=self.options,
                 framework=self.framework,
-                trust_pickle=self.trust_pickle,
+                trust_code=self.trust_code,
             )
         recorded = snapshot(epoch.item() if isinstance(epoch, np.number) else epoch, analysis)
         self._history.append(recorded)

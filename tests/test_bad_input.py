@@ -240,7 +240,7 @@ def test_external_data_of_a_constant_attribute_is_checked_too(tmp_path, capsys):
     _refused([path], tmp_path / "out", capsys, "outside the model's directory")
 
 
-def test_nothing_is_unpickled_without_trust_pickle(model_file, tmp_path, capsys):
+def test_nothing_is_unpickled_without_trust_code(model_file, tmp_path, capsys):
     marker = tmp_path / "unpickled"
 
     class Payload:
@@ -256,7 +256,7 @@ def test_nothing_is_unpickled_without_trust_pickle(model_file, tmp_path, capsys)
     import pickle
 
     (tmp_path / "model.pt").write_bytes(pickle.dumps(Payload()))
-    _refused([tmp_path / "model.pt"], tmp_path / "out", capsys, "pass --trust-pickle")
+    _refused([tmp_path / "model.pt"], tmp_path / "out", capsys, "pass --trust-code")
     assert not marker.exists()
 
 

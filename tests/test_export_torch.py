@@ -315,9 +315,9 @@ def test_cli_loads_saved_torch_models_only_when_trusted(tmp_path, capsys):
         save(path)
         command = ["analyze", str(path), "--data", str(tmp_path / "x.npy"), "--quiet"]
         assert main([*command, "--out", str(tmp_path / "refused")]) == 2
-        assert "--trust-pickle" in capsys.readouterr().err
+        assert "--trust-code" in capsys.readouterr().err
         out = tmp_path / name.replace(".", "_")
-        assert main([*command, "--trust-pickle", "--out", str(out)]) == 0, capsys.readouterr()
+        assert main([*command, "--trust-code", "--out", str(out)]) == 0, capsys.readouterr()
         document = json.loads((out / "analysis.json").read_text())
         assert [layer["name"] for layer in document["layers"]] == ["net.0", "net.2"], name
         assert document["totals"]["params"] == sum(p.numel() for p in model.parameters())
@@ -327,6 +327,6 @@ def test_cli_refuses_weights_without_a_model(tmp_path, capsys):
     torch.save(MLP().state_dict(), tmp_path / "weights.pt")
     np.save(tmp_path / "x.npy", np.zeros((2, 12), np.float32))
     command = ["analyze", str(tmp_path / "weights.pt"), "--data", str(tmp_path / "x.npy")]
-    assert main([*command, "--trust-pickle", "--out", str(tmp_path / "out")]) == 2
+    assert main([*command, "--trust-code", "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert "not a model" in error and error.count("\n") == 1

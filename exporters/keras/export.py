@@ -24,13 +24,13 @@ from irwua.ir.source import ModelSource
 OPSET = 17
 
 
-def load_tensorflow(model: Any, example: Any, trust_pickle: bool = False) -> LoadedModel:
+def load_tensorflow(model: Any, example: Any, trust_code: bool = False) -> LoadedModel:
     """Convert a Keras model, tf.Module, ``.keras`` file or SavedModel directory to ONNX."""
     with quiet():
         tf2onnx = _require_tf2onnx()
         path = Path(model) if isinstance(model, (str, os.PathLike)) else None
         if path is not None:
-            model = _load_file(path, trust_pickle)
+            model = _load_file(path, trust_code)
         function, specs, naming, params = _traced(model, example)
         try:
             proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=OPSET)
@@ -74,17 +74,26 @@ def _traced(model: Any, example: Any) -> tuple[Any, list[Any], KerasNames, int]:
         return function, specs, naming, int(model.count_params())
     if getattr(model, "signatures", None):
         function, specs = _signature_function(model)
-        naming = KerasNames.for_variables(model.variables)
+        naming = KerasNames.for_variables(_variables(model))
     else:
         function, specs = _module_function(model, example)
         naming = KerasNames.for_module(model, function.get_concrete_function(*specs))
-    params = sum(int(np.prod(v.shape)) for v in model.variables if v.dtype.is_floating)
+    params = sum(int(np.prod(v.shape)) for v in _variables(model) if v.dtype.is_floating)
     return function, specs, naming, params
+
+
+def _variables(model: Any) -> tuple[Any, ...]:
+    """The model's variables; a SavedModel restored without its Python class (a plain
+    tf.Module) has them only through the variables its serving signature captures."""
+    variables = getattr(model, "variables", None)
+    if variables is None and getattr(model, "signatures", None):
+        variables = model.signatures.get("serving_default").variables
+    return tuple(variables or ())
 
 
 def _all_zero_values(model: Any) -> int:
     """Elements of the model's floating-point variables that are entirely zero."""
-    values = (np.asarray(variable.numpy()) for variable in model.variables)
+    values = (np.asarray(variable.numpy()) for variable in _variables(model))
     return sum(v.size for v in values if v.dtype.kind == "f" and v.size and not v.any())
 
 
@@ -101,20 +110,30 @@ def _require_tf2onnx() -> Any:
     return tf2onnx
 
 
-def _load_file(path: Path, trust_pickle: bool) -> Any:
+def _load_file(path: Path, trust_code: bool) -> Any:
     import keras
     import tensorflow as tf
 
     if not path.exists():
         raise IrwuaError(f"Model file '{path}' does not exist.")
+    if not (path.is_dir() or path.is_file()):
+        raise IrwuaError(
+            f"'{path}' is not a regular file (a pipe or a device); save the model first."
+        )
+    if path.is_dir() and not trust_code:
+        raise IrwuaError(
+            f"'{path}' is a TensorFlow SavedModel, whose loading runs the TensorFlow ops it "
+            "stores (they can read and write files); pass --trust-code (trust_code=True in "
+            "Python) if you trust where it came from, or convert it to ONNX yourself."
+        )
     try:
         if path.is_dir():
             return tf.saved_model.load(str(path))
-        return keras.models.load_model(path, compile=False, safe_mode=not trust_pickle)
+        return keras.models.load_model(path, compile=False, safe_mode=not trust_code)
     except Exception as exc:  # Keras and TensorFlow raise many types for unreadable files
         hint = ""
         if "safe_mode" in str(exc):
-            hint = " (it holds Python code such as a Lambda layer; --trust-pickle allows it)"
+            hint = " (it holds Python code such as a Lambda layer; --trust-code allows it)"
         raise IrwuaError(f"TensorFlow cannot load '{path}': {root_reason(exc)}{hint}.") from exc
 
 

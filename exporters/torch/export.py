@@ -32,13 +32,13 @@ EXAMPLE_SAMPLES = 2
 """Samples traced; two, because torch.export specializes a dimension of size 1."""
 
 
-def load_torch(model: Any, example: Any, trust_pickle: bool = False) -> LoadedModel:
+def load_torch(model: Any, example: Any, trust_code: bool = False) -> LoadedModel:
     """Export a torch module, ScriptModule, ExportedProgram or saved file to ONNX."""
     torch = _require_torch()
     path = None
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
-        model = load_torch_file(path, trust_pickle)
+        model = load_torch_file(path, trust_code)
     if example is None:
         raise IrwuaError(
             "A PyTorch model is exported by running it, so irwua needs sample input: pass data "

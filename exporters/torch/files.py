@@ -2,7 +2,7 @@
 torch.export programs (``.pt2``).
 
 All of them go through pickle, which can run arbitrary code, so they are loaded only when the user
-says the file is trusted (``trust_pickle=True``, ``--trust-pickle`` on the command line).
+says the file is trusted (``trust_code=True``, ``--trust-code`` on the command line).
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from irwua.errors import IrwuaError, root_reason
 from irwua.exporters.quiet import quiet
 
 
-def load_torch_file(path: Path, trust_pickle: bool) -> Any:
+def load_torch_file(path: Path, trust_code: bool) -> Any:
     """The ``nn.Module``, ``ScriptModule`` or ``ExportedProgram`` stored at ``path``."""
     import torch
 
     if not path.is_file():
         raise IrwuaError(f"Model file '{path}' does not exist.")
-    if not trust_pickle:
+    if not trust_code:
         raise IrwuaError(
             f"'{path}' is a PyTorch file, which is loaded with pickle and can run code; pass "
-            "--trust-pickle (trust_pickle=True in Python) if you trust where it came from."
+            "--trust-code (trust_code=True in Python) if you trust where it came from."
         )
     try:
         with quiet():  # torch.jit.load warns that it is deprecated

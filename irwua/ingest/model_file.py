@@ -9,10 +9,12 @@ import os
 from pathlib import Path
 
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 
 from irwua.errors import IrwuaError
-from irwua.ingest.tensors import external_locations
+from irwua.ingest.skeleton import weightless_skeleton
+from irwua.ingest.tensors import external_locations, external_target, external_tensors
 from irwua.ir.source import ModelSource
 from irwua.limits import check_memory
 
@@ -24,6 +26,7 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> ModelSource:
     """Parse an ONNX file (or accept a ModelProto) and check it looks like a model."""
     if isinstance(source, onnx.ModelProto):
         _check_model(source, "the given ModelProto")
+        _check_valid(source, "the given ModelProto")
         return ModelSource(proto=source, path=None, sha256=None)
     path = Path(source)
     if not path.exists():
@@ -52,6 +55,9 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> ModelSource:
             f"'{path}' is not a valid ONNX model (the file is truncated or not ONNX: {exc})."
         ) from exc
     _check_model(proto, f"'{path}'")
+    for tensor in external_tensors(proto.graph):
+        external_target(tensor, path.parent)
+    _check_valid(proto, f"'{path}'")
     return ModelSource(proto=proto, path=path.resolve(), sha256=hashlib.sha256(data).hexdigest())
 
 
@@ -61,6 +67,56 @@ def _check_model(proto: onnx.ModelProto, what: str) -> None:
         raise IrwuaError(f"{what} is not an ONNX model: it has no graph with nodes.")
     if not proto.graph.output:
         raise IrwuaError(f"{what} is not a usable ONNX model: its graph has no outputs.")
+
+
+def _check_valid(proto: onnx.ModelProto, what: str) -> None:
+    """Refuse what ONNX's checker refuses (cycles, inputs nobody produces, a value produced
+    twice, an empty op type, attributes that break a schema), strings that are not UTF-8, and
+    opsets from the future.
+
+    The checker reads the model's skeleton (``irwua.ingest.skeleton``): no weight bytes are
+    copied or serialized again, and external data (checked by irwua, from the model's folder)
+    is not looked for in the current directory. The skeleton is IR version 4 or newer, which
+    lets initializers be absent from the graph's inputs, and a graph input or output declared
+    without a shape gets an empty one: onnxruntime and irwua read both kinds of model."""
+    skeleton = weightless_skeleton(proto, {}, {})
+    for value in [*skeleton.graph.input, *skeleton.graph.output]:
+        if value.type.HasField("tensor_type") and not value.type.tensor_type.HasField("shape"):
+            value.type.tensor_type.shape.SetInParent()
+    for tensor in external_tensors(skeleton.graph):
+        tensor.ClearField("external_data")
+        tensor.data_location = onnx.TensorProto.DEFAULT
+        del tensor.dims[:]
+        tensor.dims.append(0)
+    try:
+        onnx.checker.check_model(skeleton)
+    except (onnx.checker.ValidationError, ValueError) as exc:
+        reason = " ".join(str(exc).split()).rstrip(".")
+        raise IrwuaError(f"{what} is not a valid ONNX model: {reason}.") from exc
+    field = _undecodable_text(proto)
+    if field is not None:
+        raise IrwuaError(f"{what} is not a valid ONNX model: its {field} is not UTF-8 text.")
+    opset, newest = opset_version(proto), onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise IrwuaError(
+            f"{what} asks for ONNX opset {opset}; the newest opset irwua's onnx knows is {newest}."
+        )
+
+
+def _undecodable_text(message: Message) -> str | None:
+    """The name of the first string field of ``message`` (or of a message inside it) that holds
+    bytes that are not UTF-8 (protobuf then gives them as ``bytes``), else None."""
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_STRING:
+            values = value if field.is_repeated else (value,)
+            if any(isinstance(item, bytes) for item in values):
+                return f"{message.DESCRIPTOR.name}.{field.name}"
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            for item in value if field.is_repeated else (value,):
+                found = _undecodable_text(item)
+                if found is not None:
+                    return found
+    return None
 
 
 def model_files(source: ModelSource) -> list[Path]:

@@ -3,14 +3,16 @@
 
 1. Work the shapes out with irwua's rules for the common ops (``shape_propagation``) when they
    cover every node;
-2. else run ONNX's static shape inference on a *skeleton* of the model: large initializers are
-   replaced by typed graph inputs, so inference needs no weight bytes and never copies them.
+2. else run ONNX's static shape inference on a *skeleton* of the model (``skeleton``), which
+   holds no weight bytes.
 3. Whatever is still unknown is read from one onnxruntime run on synthetic inputs, with every
    intermediate tensor of the main graph exposed as an output.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -26,13 +28,16 @@ from irwua.ingest.inputs import (
     model_inputs,
 )
 from irwua.ingest.shape_propagation import propagate_shapes
+from irwua.ingest.skeleton import weightless_skeleton
 from irwua.ingest.tensors import initializers, subgraphs
 from irwua.ir.dtypes import numpy_dtype
 from irwua.ir.graph import ConstantTable, Node, TensorInfo
 from irwua.ir.source import ModelSource
+from irwua.limits import check_memory
 
-_SMALL_INITIALIZER = 4096
-"""Initializers up to this many elements stay in the skeleton (shape tensors, axes, scales)."""
+SYNTHETIC_SHARE = 8
+"""The memory limit must hold this many times the synthetic inputs for the shape-reading run
+(the inputs, and the tensors the run keeps as outputs)."""
 
 
 def infer_tensors(
@@ -77,7 +82,7 @@ def rule_shapes(
 
 def onnx_shapes(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, TensorInfo]:
     """The shapes from ONNX's shape inference (strict: inputs that do not fit are refused)."""
-    skeleton = _skeleton(source.proto, bound)
+    skeleton = weightless_skeleton(source.proto, bound, bound_symbols(source.proto, bound))
     try:
         inferred = onnx.shape_inference.infer_shapes(skeleton, strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:
@@ -93,53 +98,6 @@ def onnx_shapes(source: ModelSource, bound: Mapping[str, Shape]) -> dict[str, Te
             tensor.name, tuple(tensor.dims), numpy_dtype(tensor.data_type)
         )
     return tensors
-
-
-def _skeleton(proto: onnx.ModelProto, bound: Mapping[str, Shape]) -> onnx.ModelProto:
-    """The model without large weight bytes, with inputs set to their bound shapes and the
-    inputs' symbolic dims bound in the declared shapes of other tensors too (the only shape
-    known for the output of a custom op)."""
-    graph = proto.graph
-    inputs = [
-        onnx.helper.make_tensor_value_info(vi.name, vi.type.tensor_type.elem_type, bound[vi.name])
-        if vi.name in bound
-        else vi
-        for vi in model_inputs(proto)
-    ]
-    small = []
-    for tensor in graph.initializer:
-        size = int(np.prod(tensor.dims, dtype=np.int64))
-        if size <= _SMALL_INITIALIZER and tensor.data_location != onnx.TensorProto.EXTERNAL:
-            small.append(tensor)
-        else:
-            inputs.append(
-                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
-            )
-    symbols = bound_symbols(proto, bound)
-    skeleton_graph = onnx.helper.make_graph(
-        list(graph.node),
-        graph.name or "main",
-        inputs,
-        [_bound_dims(vi, symbols) for vi in graph.output],
-        small,
-        value_info=[_bound_dims(vi, symbols) for vi in graph.value_info],
-    )
-    skeleton = onnx.helper.make_model(
-        skeleton_graph, opset_imports=list(proto.opset_import), ir_version=max(proto.ir_version, 4)
-    )
-    skeleton.functions.extend(proto.functions)
-    return skeleton
-
-
-def _bound_dims(vi: onnx.ValueInfoProto, symbols: Mapping[str, int]) -> onnx.ValueInfoProto:
-    """A copy of ``vi`` whose symbolic dims known in ``symbols`` are set to their sizes."""
-    copy = onnx.ValueInfoProto()
-    copy.CopyFrom(vi)
-    if copy.type.HasField("tensor_type"):
-        for dim in copy.type.tensor_type.shape.dim:
-            if dim.HasField("dim_param") and dim.dim_param in symbols:
-                dim.dim_value = symbols[dim.dim_param]
-    return copy
 
 
 def _collect(graph: onnx.GraphProto, tensors: dict[str, TensorInfo]) -> None:
@@ -179,19 +137,40 @@ def _read_outputs(nodes: list[Node], graph_outputs: list[str]) -> list[str]:
 def _run_for_shapes(
     source: ModelSource, bound: Mapping[str, Shape], names: list[str]
 ) -> dict[str, TensorInfo]:
-    """Run the model once in onnxruntime on synthetic inputs and read the tensors' shapes."""
+    """Run the model once in onnxruntime on synthetic inputs, bounded in time and memory
+    (``irwua.runtime.bounded``), and read the tensors' shapes. When the run fails or stops, the
+    tensors stay unsized: a warning names them (the passes report the ops they cannot size)."""
+    from irwua.runtime.bounded import RunStopped, bounded_shapes
     from irwua.runtime.sessions import run_with_outputs, synthetic_inputs
 
-    feeds = synthetic_inputs(input_specs(source.proto), bound)
+    specs = input_specs(source.proto)
+    needed = sum(math.prod(bound[spec.name]) * spec.dtype.itemsize for spec in specs)
     try:
-        values = run_with_outputs(source.proto, feeds, names, source.base_dir)
-    except IrwuaError:
-        return {}  # Left unknown; the passes report the ops they could not size.
+        check_memory(SYNTHETIC_SHARE * needed, "running the model on synthetic inputs")
+        feeds = synthetic_inputs(specs, bound)
+        shapes = bounded_shapes(
+            lambda: run_with_outputs(source.proto, feeds, names, source.base_dir)
+        )
+    except (IrwuaError, RunStopped) as exc:
+        listed = ", ".join(f"'{name}'" for name in names[:3]) + (", ..." if len(names) > 3 else "")
+        warnings.warn(
+            f"{len(names)} tensors ({listed}) stay unsized: static shape inference cannot size "
+            f"them and the run on synthetic inputs that would read their shapes {_phrase(exc)}; "
+            "give the inputs' shapes (--input-shape) or --data, or store the shapes in the "
+            "model's value_info",
+            stacklevel=2,
+        )
+        return {}
     return {
-        name: TensorInfo(name, tuple(int(d) for d in value.shape), value.dtype)
-        for name, value in values.items()
-        if isinstance(value, np.ndarray)
+        name: TensorInfo(name, shape, np.dtype(dtype)) for name, (shape, dtype) in shapes.items()
     }
+
+
+def _phrase(exc: Exception) -> str:
+    """What went wrong, as the end of a sentence."""
+    if isinstance(exc, IrwuaError):
+        return f"was refused ({str(exc).rstrip('.')})"
+    return str(exc)
 
 
 def _format(bound: Mapping[str, Shape]) -> str:

@@ -80,6 +80,17 @@ def _read_common(tensor: onnx.TensorProto) -> np.ndarray | None:
 
 def _map_external(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray:
     """Memory-map an external-data tensor after checking its location stays in ``base_dir``."""
+    target, offset = external_target(tensor, base_dir)
+    dtype = numpy_dtype(tensor.data_type)
+    shape = tuple(tensor.dims)
+    if math.prod(shape) == 0:
+        return np.zeros(shape, dtype)
+    return np.memmap(target, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def external_target(tensor: onnx.TensorProto, base_dir: Path | None) -> tuple[Path, int]:
+    """The file and offset an external-data tensor is read from, once checked: the location
+    stays inside ``base_dir``, the file exists and holds the tensor's bytes."""
     info = {entry.key: entry.value for entry in tensor.external_data}
     if base_dir is None:
         raise IrwuaError(
@@ -101,19 +112,28 @@ def _map_external(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray
         )
     if not target.is_file():
         raise IrwuaError(f"External data file '{target}' for tensor '{tensor.name}' is missing.")
-    dtype = numpy_dtype(tensor.data_type)
-    shape = tuple(tensor.dims)
-    offset = int(offset)
-    count = math.prod(shape)
-    needed = count * dtype.itemsize
-    if offset + needed > target.stat().st_size:
+    needed = math.prod(tensor.dims) * numpy_dtype(tensor.data_type).itemsize
+    if int(offset) + needed > target.stat().st_size:
         raise IrwuaError(
             f"External data file '{target}' is too short for tensor '{tensor.name}' "
             f"(needs {needed} bytes at offset {offset})."
         )
-    if count == 0:
-        return np.zeros(shape, dtype)
-    return np.memmap(target, dtype=dtype, mode="r", offset=offset, shape=shape)
+    return target, int(offset)
+
+
+def external_tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
+    """The tensors of ``graph`` and its subgraphs whose values are in external files: stored
+    tensors and tensor attributes (a Constant's value)."""
+    tensors = list(initializers(graph))
+    nodes = [graph.node]
+    while nodes:
+        for node in nodes.pop():
+            for attr in node.attribute:
+                tensors.extend(
+                    [attr.t] if attr.type == onnx.AttributeProto.TENSOR else attr.tensors
+                )
+            nodes.extend(sub.node for _, sub in subgraphs(node))
+    return [t for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
 
 
 def subgraphs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]]:
@@ -131,8 +151,7 @@ def external_locations(graph: onnx.GraphProto) -> set[str]:
     its subgraphs refer to."""
     return {
         entry.value
-        for tensor in initializers(graph)
-        if tensor.data_location == onnx.TensorProto.EXTERNAL
+        for tensor in external_tensors(graph)
         for entry in tensor.external_data
         if entry.key == "location"
     }

@@ -9,6 +9,7 @@ never serialized again, and the protobuf handed over stays small whatever the mo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,13 @@ from irwua.ir.dtypes import is_float, numpy_dtype
 
 STUB_LOCATION = "<irwua: value passed as an array>"
 """The external-data location of an initializer whose value ``make_session`` passes as an array."""
+
+_WAKE_SECONDS = 0.25
+"""How often the thread waiting for a run looks for a signal (a finished run ends the wait at
+once)."""
+
+_STOP_SECONDS = 5.0
+"""How long an interrupted run is given to stop before the interrupt goes on without it."""
 
 _INLINE_LIMIT = 1024
 """Inline initializers smaller than this (bytes) stay in the protobuf: they cost nothing, and
@@ -158,11 +166,36 @@ def run_with_outputs(
 
 
 def run(session: Any, names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[Any]:
-    """``session.run``, with onnxruntime's failures as one clear sentence."""
+    """``session.run``, with onnxruntime's failures as one clear sentence.
+
+    The run happens in a worker thread while this one waits, so Ctrl-C (and SIGTERM in the CLI)
+    is handled at once, however long the model runs: onnxruntime is then told to stop."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    outcome: dict[str, Any] = {}
+    done = threading.Event()  # not Thread.join: an interrupted join can lose the thread's state
+
+    def work() -> None:
+        try:
+            outcome["outputs"] = session.run(list(names), dict(feeds), options)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types.
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="irwua-onnxruntime", daemon=True).start()
     try:
-        return session.run(list(names), dict(feeds))
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types.
-        raise IrwuaError(f"onnxruntime could not run the model: {root_reason(exc)}.") from exc
+        while not done.wait(_WAKE_SECONDS):
+            pass
+    except BaseException:
+        options.terminate = True
+        done.wait(_STOP_SECONDS)
+        raise
+    if "error" in outcome:
+        error = outcome["error"]
+        raise IrwuaError(f"onnxruntime could not run the model: {root_reason(error)}.") from error
+    return outcome["outputs"]
 
 
 def synthetic_inputs(
