@@ -68,8 +68,9 @@ def check_memory(needed: int, what: str) -> None:
     limit = max_memory()
     if needed > limit:
         raise IrwuaError(
-            f"{what[0].upper()}{what[1:]} would need {_size(needed)}, more than the memory limit "
-            f"of {_size(limit)}; raise it with --max-memory (or {ENV}) if the machine has it."
+            f"{what[0].upper()}{what[1:]} would need {format_size(needed)}, more than the memory "
+            f"limit of {format_size(limit)}; raise it with --max-memory (or {ENV}) if the "
+            "machine has it."
         )
 
 
@@ -82,7 +83,8 @@ def check_scoring(weights: Sequence[int]) -> None:
     check_memory(needed, f"scoring the {sum(weights):,} weights of {layers}")
 
 
-def _size(count: int) -> str:
+def format_size(count: int) -> str:
+    """``count`` bytes in binary units, one decimal: "768.0 MiB"."""
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if count >= scale:
             return f"{count / scale:.1f} {unit}"

@@ -10,6 +10,7 @@ reads them back as attributes (``options.norm``). Blocks and options are immutab
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -109,9 +110,11 @@ def _positive_whole(block: Block, *names: str) -> None:
 
 
 def _positive(block: Block, *names: str) -> None:
+    """Each setting ``names`` of ``block`` must be a positive, finite number."""
     for name in names:
-        if not getattr(block, name) > 0:
-            raise IrwuaError(f"{name} must be positive, got {getattr(block, name)!r}.")
+        value = getattr(block, name)
+        if not 0 < value < math.inf:
+            raise IrwuaError(f"{name} must be a positive finite number, got {value!r}.")
 
 
 class FlopsOptions(Block):

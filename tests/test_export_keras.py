@@ -16,6 +16,7 @@ keras = pytest.importorskip("keras")
 
 import irwua  # noqa: E402
 from irwua.cli import main  # noqa: E402
+from irwua.errors import IrwuaError  # noqa: E402
 from irwua.exporters import load  # noqa: E402
 from irwua.exporters.detect import detect_framework  # noqa: E402
 
@@ -153,15 +154,17 @@ def test_keras_file_and_savedmodel_directory(tmp_path):
     expected = model(data, training=False).numpy()
     model.save(tmp_path / "mlp.keras")
     model.export(tmp_path / "saved", verbose=False)
+    with pytest.raises(IrwuaError, match="is a TensorFlow SavedModel, whose loading runs"):
+        load(str(tmp_path / "saved"), example=data)
     for path in (tmp_path / "mlp.keras", tmp_path / "saved"):
         assert detect_framework(str(path)) == "tensorflow"
-        loaded = load(str(path), example=data)
+        loaded = load(str(path), example=data, trust_code=True)
         session = ort.InferenceSession(loaded.source.proto.SerializeToString())
         (name,) = [i.name for i in session.get_inputs()]
         (output,) = session.run(None, {name: data})
         np.testing.assert_allclose(output, expected, rtol=1e-4, atol=1e-5)
         assert loaded.framework_params == model.count_params()
-        analysis = irwua.analyze(str(path), data)
+        analysis = irwua.analyze(str(path), data, trust_code=True)
         assert [layer.framework_name for layer in analysis.graph.layers] == ["hidden", "logits"]
         assert analysis["flops"].total.params == model.count_params()
 

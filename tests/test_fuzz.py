@@ -11,12 +11,16 @@ between runs, so CI sees the same examples every time.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from conftest import LIGHT_MODELS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
@@ -259,3 +263,49 @@ def test_corrupted_models(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("fuzz") / "model.onnx"
     path.write_bytes(data)
     _analyze_all_the_way(path)
+
+
+LIGHT_ZOO = sorted(LIGHT_MODELS.glob("light_*.onnx"))
+FLIPS_PER_MODEL = 24
+
+
+def _byte_flips(path: Path, count: int, seed: int) -> list[bytes]:
+    """``count`` copies of the file, each with 1 to 8 of its bytes replaced by random ones."""
+    rng = np.random.default_rng(seed)
+    original = np.frombuffer(path.read_bytes(), np.uint8)
+    mutants = []
+    for _ in range(count):
+        mutant = original.copy()
+        where = rng.integers(0, len(mutant), rng.integers(1, 9))
+        mutant[where] = rng.integers(0, 256, len(where))
+        mutants.append(mutant.tobytes())
+    return mutants
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("zoo_model", LIGHT_ZOO, ids=lambda path: path.stem)
+def test_byte_flipped_zoo_models_are_analyzed_or_refused(zoo_model, tmp_path, monkeypatch):
+    """Real architectures from onnx's wheel (9 models x 24 = 216 mutants) with flipped bytes:
+    ``irwua analyze --passes flops`` succeeds or says what is wrong (exit 2), never an internal
+    error, a signal or a hang."""
+    monkeypatch.setenv("IRWUA_RUN_SECONDS", "2")
+    monkeypatch.setenv("IRWUA_MAX_MEMORY", "1G")
+    path = tmp_path / zoo_model.name
+    outcomes = []
+    for index, mutant in enumerate(
+        _byte_flips(zoo_model, FLIPS_PER_MODEL, seed=zoo_model.stat().st_size)
+    ):
+        path.write_bytes(mutant)
+        with _time_limit(SECONDS_PER_EXAMPLE):
+            try:
+                irwua.analyze(path, passes=["flops"])
+                outcomes.append("analyzed")
+            except irwua.IrwuaError as exc:
+                assert "\n" not in str(exc).strip(), str(exc)
+                outcomes.append("refused")
+        if index == 0:  # one mutant per model through the real command: exit 0 or 2
+            argv = [sys.executable, "-m", "irwua", "analyze", str(path), "--passes", "flops"]
+            argv += ["--no-html", "--out", str(tmp_path / "out")]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+            assert done.returncode == (0 if outcomes[0] == "analyzed" else 2), done.stderr
+    assert len(outcomes) == FLIPS_PER_MODEL

@@ -14,7 +14,12 @@ from google.protobuf.message import DecodeError, Message
 
 from irwua.errors import IrwuaError
 from irwua.ingest.skeleton import weightless_skeleton
-from irwua.ingest.tensors import external_locations, external_target, external_tensors
+from irwua.ingest.tensors import (
+    external_locations,
+    external_target,
+    external_tensors,
+    subgraphs,
+)
 from irwua.ir.source import ModelSource
 from irwua.limits import check_memory
 
@@ -76,11 +81,19 @@ def _check_valid(proto: onnx.ModelProto, what: str) -> None:
 
     The checker reads the model's skeleton (``irwua.ingest.skeleton``): no weight bytes are
     copied or serialized again, and external data (checked by irwua, from the model's folder)
-    is not looked for in the current directory. The skeleton is IR version 4 or newer, which
-    lets initializers be absent from the graph's inputs, and a graph input or output declared
-    without a shape gets an empty one: onnxruntime and irwua read both kinds of model."""
+    is not looked for in the current directory. What irwua reads although the checker would
+    not is left out of what it checks: initializers absent from the graph's inputs (the
+    skeleton is IR version 4 or newer), graph inputs or outputs declared without a type or a
+    shape, value_info without a type, and ops ONNX does not define (irwua lists them as not counted;
+    an op registered with ``irwua.ops.register`` is analyzed)."""
+    field = _undecodable_text(proto)
+    if field is not None:
+        raise IrwuaError(f"{what} is not a valid ONNX model: its {field} is not UTF-8 text.")
     skeleton = weightless_skeleton(proto, {}, {})
+    del skeleton.graph.value_info[:]  # shape hints: irwua and onnxruntime read them if usable
     for value in [*skeleton.graph.input, *skeleton.graph.output]:
+        if not value.HasField("type"):
+            value.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
         if value.type.HasField("tensor_type") and not value.type.tensor_type.HasField("shape"):
             value.type.tensor_type.shape.SetInParent()
     for tensor in external_tensors(skeleton.graph):
@@ -88,19 +101,34 @@ def _check_valid(proto: onnx.ModelProto, what: str) -> None:
         tensor.data_location = onnx.TensorProto.DEFAULT
         del tensor.dims[:]
         tensor.dims.append(0)
+    _set_aside_unknown_ops(skeleton)
     try:
         onnx.checker.check_model(skeleton)
     except (onnx.checker.ValidationError, ValueError) as exc:
         reason = " ".join(str(exc).split()).rstrip(".")
         raise IrwuaError(f"{what} is not a valid ONNX model: {reason}.") from exc
-    field = _undecodable_text(proto)
-    if field is not None:
-        raise IrwuaError(f"{what} is not a valid ONNX model: its {field} is not UTF-8 text.")
     opset, newest = opset_version(proto), onnx.defs.onnx_opset_version()
     if opset > newest:
         raise IrwuaError(
             f"{what} asks for ONNX opset {opset}; the newest opset irwua's onnx knows is {newest}."
         )
+
+
+UNCHECKED_DOMAIN = "irwua.unchecked"
+"""The domain the checker's copy moves ops ONNX does not define to, so that it skips them."""
+
+
+def _set_aside_unknown_ops(skeleton: onnx.ModelProto) -> None:
+    """Move the default-domain nodes of ops ONNX does not define (at any depth) to
+    ``UNCHECKED_DOMAIN``; their neighbours are still checked."""
+    graphs, moved = [skeleton.graph], False
+    while graphs:
+        for node in graphs.pop().node:
+            if node.domain in ("", "ai.onnx") and node.op_type and not onnx.defs.has(node.op_type):
+                node.domain, moved = UNCHECKED_DOMAIN, True
+            graphs.extend(sub for _, sub in subgraphs(node))
+    if moved:
+        skeleton.opset_import.append(onnx.helper.make_opsetid(UNCHECKED_DOMAIN, 1))
 
 
 def _undecodable_text(message: Message) -> str | None:

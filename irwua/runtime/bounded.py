@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from irwua.limits import max_memory
+from irwua.limits import format_size, max_memory
 
 ENV_SECONDS = "IRWUA_RUN_SECONDS"
 DEFAULT_SECONDS = 20.0
@@ -69,7 +69,7 @@ def _wait(child: Any, receiver: Connection, seconds: float, memory: int) -> Shap
         if time.monotonic() > deadline:
             raise RunStopped(f"took longer than {seconds:g} s")
         if _resident_bytes(child.pid) > memory:
-            raise RunStopped(f"needed more than the memory limit of {memory / 2**30:.1f} GiB")
+            raise RunStopped(f"needed more than the memory limit of {format_size(memory)}")
     try:
         outcome, value = receiver.recv()
     except EOFError:

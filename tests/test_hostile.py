@@ -1,0 +1,398 @@
+"""Hostile files through the real command, each in a child process: nothing from the file runs
+without --trust-code, nothing hangs (< 30 s), memory stays bounded (peak RSS < 1 GiB for a file
+under 1 MB), an interrupt leaves no file behind, no output goes over an input, and every failure
+is one line with exit status 2."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from builders import mlp, model
+from hostile import (
+    SIGNALS,
+    constant_of_shape_weight,
+    external_mlp,
+    interrupt_when_staged,
+    invalid_graph,
+    irwua,
+    loop,
+    named_layers,
+    nonzero_of_declared,
+    npz_bomb,
+    npz_declaring,
+    planted_saved_model,
+    refused,
+    same_names,
+    save,
+    succeeded,
+    with_external_entry,
+)
+from onnx import helper
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CNN = EXAMPLES / "digits_cnn.onnx"
+IMAGES = EXAMPLES / "digits_images.npy"
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""Control characters (newline aside) and bidirectional overrides."""
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---- hangs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scan_output", [False, True], ids=["carried", "scan-output"])
+def test_a_loop_of_a_trillion_steps_leaves_its_outputs_unsized_within_the_time_limit(
+    tmp_path, scan_output
+):
+    path = save(loop(10**12, scan_output), tmp_path / "loop.onnx")
+    run = irwua("analyze", path, "--passes", "flops", "--no-html", cwd=tmp_path)
+    succeeded(run)  # with a scan output, onnxruntime would abort the process (SIGABRT)
+    assert len(run.lines) == 1 and "stay unsized" in run.err, run.err
+    limit = "took longer than 4 s|needed more than the memory limit of 768.0 MiB"
+    assert re.search(limit, run.err) and "--input-shape" in run.err
+
+
+def test_ctrl_c_stops_a_run_on_the_users_data_at_once(tmp_path):
+    """A sized Loop of 10^12 steps before a Gemm: the activations pass runs it in onnxruntime
+    to reach the Gemm's input."""
+    proto = loop(10**12, scan_output=False, sized=True)
+    proto.graph.node[1].op_type = "Gemm"
+    proto.graph.node[1].input.append("w")
+    proto.graph.node[1].attribute.append(helper.make_attribute("transB", 1))
+    proto.graph.initializer.append(onnx.numpy_helper.from_array(np.ones((3, 2), np.float32), "w"))
+    proto.graph.output[0].type.tensor_type.shape.dim.add().dim_param = "N"
+    proto.graph.output[0].type.tensor_type.shape.dim.add().dim_value = 3
+    path = save(proto, tmp_path / "loop.onnx")
+    np.save(tmp_path / "x.npy", np.ones((1, 2), np.float32))
+    args = ("analyze", path, "--data", tmp_path / "x.npy", "--out", tmp_path / "out")
+    run = irwua(*args, cwd=tmp_path, interrupt=_after(4.0))
+    assert run.code == 130 and run.err == "irwua: interrupted\n", run.err
+    assert run.seconds < 10 and not (tmp_path / "out").exists()
+
+
+def _after(seconds: float):
+    import signal
+    import time
+
+    start = time.monotonic()
+    return signal.SIGINT, lambda: time.monotonic() - start > seconds
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_pipe_or_a_device_is_not_read_as_a_model(tmp_path, kind):
+    path = tmp_path / "model.onnx"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    refused(irwua("analyze", path, cwd=tmp_path), "is not a regular file")
+    refused(irwua("analyze", CNN, "--data", path, cwd=tmp_path), "not .*regular file|not an .npy")
+
+
+def test_ten_thousand_nodes_of_one_name_are_named_in_linear_time(tmp_path):
+    path = save(same_names(10_000), tmp_path / "names.onnx")
+    run = irwua("analyze", path, "--passes", "flops", "--no-html", "--out", "out", cwd=tmp_path)
+    succeeded(run)
+    flops = json.loads((tmp_path / "out" / "analysis.json").read_text())["flops"]
+    names = {node["name"] for node in flops["nodes"]}
+    assert len(names) == 10_000 and {"r", "r#2", "r#10000"} <= names
+
+
+# ---- memory ----------------------------------------------------------------------------------
+
+
+def test_a_constant_of_shape_weight_is_a_view_and_scoring_it_is_budgeted(tmp_path):
+    path = save(constant_of_shape_weight(20_000), tmp_path / "cos.onnx")
+    assert path.stat().st_size < 300
+    run = irwua("analyze", path, "--passes", "flops", "--no-html", cwd=tmp_path)
+    succeeded(run)  # 400 M parameters counted, none materialised
+    assert "params 400 M" in run.out
+    run = irwua("analyze", path, "--no-html", cwd=tmp_path)
+    refused(
+        run,
+        r"Scoring the 400,000,000 weights of 1 layer would need .* GiB, more than the "
+        r"memory limit of 768\.0 MiB; raise it with --max-memory",
+    )
+
+
+def test_synthetic_inputs_larger_than_the_budget_are_not_made(tmp_path):
+    path = save(nonzero_of_declared(20_000), tmp_path / "nonzero.onnx")
+    run = irwua("analyze", path, "--passes", "flops", "--no-html", cwd=tmp_path)
+    succeeded(run)
+    assert "stay unsized" in run.err and "Running the model on synthetic inputs would" in run.err
+
+
+def test_the_shape_reading_run_is_killed_at_the_memory_limit(tmp_path):
+    """An input declared 4000 x 4000 fits the budget; NonZero's output (int64, 2 x 16 M) and the
+    exposed copies grow the child past 768 MiB... unless the run ends first: either way the
+    parent stays small and the run ends within the bounds."""
+    path = save(nonzero_of_declared(6_000), tmp_path / "nonzero.onnx")
+    run = irwua("analyze", path, "--passes", "flops", "--no-html", cwd=tmp_path)
+    succeeded(run)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (npz_bomb, r"Unpacking the arrays of '.*' would need 1\.0 GiB"),
+        (lambda: npz_declaring(10**10), r"Unpacking the arrays of '.*' would need 74\.5 GiB"),
+    ],
+    ids=["zip-bomb", "lying-header"],
+)
+def test_npz_members_are_sized_before_they_are_unpacked(tmp_path, content, message):
+    (tmp_path / "x.npz").write_bytes(content())
+    assert (tmp_path / "x.npz").stat().st_size < 4 * 2**20
+    refused(irwua("analyze", CNN, "--data", tmp_path / "x.npz", cwd=tmp_path), message)
+
+
+def test_a_bad_memory_limit_is_one_sentence(tmp_path):
+    refused(
+        irwua("analyze", CNN, "--max-memory", "lots", cwd=tmp_path), "--max-memory takes a size"
+    )
+
+
+# ---- what is printed -------------------------------------------------------------------------
+
+EVIL = "\x1b[2J\x1b[31mEVIL\x07\r\x00\u202e\nirwua 9.9 - forged line"
+
+
+def test_nothing_from_the_model_reaches_the_terminal_raw(tmp_path):
+    proto = named_layers([EVIL, "fc"])
+    proto.graph.name = EVIL
+    proto.doc_string = EVIL
+    custom = helper.make_node(EVIL, ["t2"], ["t3"], name=EVIL + "op", domain="evil.\x1b[2J")
+    proto.graph.node.append(custom)
+    proto.graph.output[0].name = "t3"
+    proto.opset_import.append(helper.make_opsetid("evil.\x1b[2J", 1))
+    path = save(proto, tmp_path / "evil.onnx")
+    np.save(tmp_path / "x.npy", np.ones((4, 4), np.float32))
+    run = irwua("analyze", path, "--data", tmp_path / "x.npy", "--no-html", cwd=tmp_path)
+    assert run.code in (0, 2), run.err
+    printed = run.out + run.err
+    assert not CONTROL.search(printed), repr(printed)
+    assert "\\x1b[2J" in printed
+    assert not any(line.startswith("irwua 9.9") for line in printed.splitlines())
+
+
+def test_a_planted_template_cache_is_never_read(tmp_path):
+    """Jinja's bytecode cache is read with pickle: a cache folder others can write is ignored,
+    and the one irwua makes is private (mode 0700)."""
+    marker = tmp_path / "planted-code-ran"
+    folder = tmp_path / "cache" / "irwua" / "bytecode"
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("irwua.report", "templates"))
+    payload = b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."  # pickle: os.system
+    for name in environment.list_templates():
+        _, filename, _ = environment.loader.get_source(environment, name)
+        key = jinja2.FileSystemBytecodeCache().get_cache_key(name, filename)
+        (folder / f"__jinja2_{key}.cache").write_bytes(b"j2" + payload)
+    succeeded(irwua("analyze", CNN, "--passes", "flops", "--out", "out", cwd=tmp_path))
+    assert not marker.exists()
+    shutil.rmtree(folder)
+    succeeded(irwua("analyze", CNN, "--passes", "flops", "--out", "out", cwd=tmp_path))
+    assert folder.stat().st_mode & 0o777 == 0o700 and any(folder.iterdir())
+
+
+def test_importance_npz_keys_never_come_from_layer_names(tmp_path):
+    names = ["file", "allow_pickle", "a\x00b", "../../evil", "x" * 70_000]
+    path = save(named_layers(names), tmp_path / "named.onnx")
+    run = irwua("analyze", path, "--no-html", "--out", "out", cwd=tmp_path)
+    succeeded(run)
+    saved = np.load(tmp_path / "out" / "importance.npz")
+    assert sorted(saved.files) == sorted(["layer_names", *(f"layer_{i}" for i in range(5))])
+    assert saved["layer_names"].tolist() == names
+    assert [saved[f"layer_{i}"].shape for i in range(5)] == [(4, 4)] * 5
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        ".irwua-files",
+        "analysis.json",
+        "importance.npz",
+    ]
+
+
+# ---- what is written -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_an_interrupt_while_writing_leaves_no_file(tmp_path, sig):
+    out = tmp_path / "out"
+    run = irwua(
+        "analyze",
+        CNN,
+        "--data",
+        IMAGES,
+        "--out",
+        out,
+        cwd=tmp_path,
+        env={"IRWUA_TEST_PAUSE_BEFORE_RENAME": "20"},
+        interrupt=interrupt_when_staged(out, sig),
+    )
+    assert run.code == 128 + sig and run.err.endswith("irwua: interrupted\n"), run.err
+    assert list(out.iterdir()) == []
+
+
+def test_a_run_owns_the_irwua_files_of_its_report_folder(tmp_path):
+    out = tmp_path / "out"
+    succeeded(irwua("analyze", CNN, "--data", IMAGES, "--out", out, cwd=tmp_path))
+    (out / "notes.txt").write_text("mine")
+    succeeded(
+        irwua(
+            "analyze", save(mlp(), tmp_path / "mlp.onnx"), "--no-html", "--out", out, cwd=tmp_path
+        )
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".irwua-files",
+        "analysis.json",
+        "importance.npz",
+        "notes.txt",
+    ]
+    assert json.loads((out / "analysis.json").read_text())["model"]["path"].endswith("mlp.onnx")
+
+
+def test_no_output_goes_over_an_input(tmp_path):
+    model_path = tmp_path / "m.onnx"
+    shutil.copy(CNN, model_path)
+    before = _digest(model_path)
+    prune = ("prune", model_path, "--data", IMAGES, "--ratio", "0.3")
+    refused(irwua(*prune, "-o", model_path, cwd=tmp_path), "would overwrite .*m.onnx")
+    refused(irwua(*prune, "-o", IMAGES, cwd=tmp_path), "would overwrite .*digits_images.npy")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copy(CNN, folder / "analysis.json")
+    args = ("analyze", folder / "analysis.json", "--framework", "onnx", "--out", folder)
+    refused(irwua(*args, cwd=tmp_path), "would overwrite .*analysis.json")
+    external = external_mlp(tmp_path / "ext")
+    weights = tmp_path / "ext" / "weights.bin"
+    kept = _digest(weights)
+    np.save(tmp_path / "x.npy", np.ones((8, 4), np.float32))
+    run = irwua("prune", external, "--data", "x.npy", "--ratio", "0.5", "-o", weights, cwd=tmp_path)
+    refused(run, "would overwrite .*weights.bin")
+    assert _digest(model_path) == before and _digest(weights) == kept
+    assert _digest(folder / "analysis.json") == _digest(CNN)
+
+
+def test_a_pruned_external_data_model_loads_from_anywhere(tmp_path):
+    external = external_mlp(tmp_path / "model")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((16, 4), np.float32))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out").mkdir()
+    run = irwua(
+        "prune",
+        external,
+        "--data",
+        tmp_path / "x.npy",
+        "--ratio",
+        "0.5",
+        "-o",
+        tmp_path / "out" / "pruned.onnx",
+        cwd=tmp_path / "elsewhere",
+    )
+    succeeded(run)
+    shutil.rmtree(tmp_path / "model")  # the original and its weights.bin are gone
+    pruned = onnx.load(tmp_path / "out" / "pruned.onnx")
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in pruned.graph.initializer)
+    session = ort.InferenceSession(pruned.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"x": np.ones((2, 4), np.float32)})[0].shape == (2, 3)
+
+
+# ---- invalid files: exit 2, never 3 ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("offset", "-8", "invalid external-data reference"),
+        ("offset", "eight", "invalid external-data reference"),
+        ("location", "weights.bin\x00.png", "invalid external-data reference"),
+    ],
+)
+def test_invalid_external_data_references(tmp_path, key, value, message):
+    path = with_external_entry(tmp_path / "m", key, value)
+    refused(irwua("analyze", path, cwd=tmp_path), message)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("cycle", "topologically sorted, however input 'b' of node: name: first"),
+        ("dangling", "input 'nobody' of node: name: orphan"),
+        ("produced twice", "'b' has been used as output names multiple times"),
+        ("empty op type", "op_type.*required to be non-empty.*Name: blank"),
+    ],
+)
+def test_graphs_the_onnx_checker_refuses_are_refused(tmp_path, kind, message):
+    path = save(invalid_graph(kind), tmp_path / "bad.onnx")
+    refused(irwua("analyze", path, "--passes", "flops", cwd=tmp_path), message)
+
+
+def test_strings_that_are_not_utf8_and_opsets_from_the_future(tmp_path):
+    data = mlp().SerializeToString().replace(b"fc1", b"\xff\xfe1")
+    (tmp_path / "utf8.onnx").write_bytes(data)
+    refused(irwua("analyze", tmp_path / "utf8.onnx", cwd=tmp_path), "NodeProto.name is not UTF-8")
+    future = mlp()
+    future.opset_import[0].version = 10**9
+    path = save(future, tmp_path / "future.onnx")
+    refused(irwua("analyze", path, cwd=tmp_path), "asks for ONNX opset 1000000000")
+
+
+@pytest.mark.parametrize("dims", [[-4, 4], [2**62, 2**62]], ids=["negative", "overflowing"])
+def test_absurd_dims_are_refused_or_counted_never_a_crash(tmp_path, dims):
+    proto = model([helper.make_node("Relu", ["x"], ["y"])], [("x", dims)], [("y", dims)])
+    run = irwua("analyze", save(proto, tmp_path / "dims.onnx"), "--no-html", cwd=tmp_path)
+    assert run.code in (0, 2) and "Traceback" not in run.err, run.err
+    weight = mlp()
+    weight.graph.initializer[0].dims[0] = -3
+    path = save(weight, tmp_path / "negative-weight.onnx")
+    refused(irwua("analyze", path, cwd=tmp_path), "Negative dimension value|negative dimension")
+
+
+def test_huge_flops_and_an_infinite_training_factor(tmp_path):
+    side = 2**20
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    weight = {"w": np.ones((side, 4), np.float32)}
+    proto = model(nodes, [("x", [2**40, side])], [("y", [2**40, 4])], weight)
+    (tmp_path / "huge.onnx").write_bytes(proto.SerializeToString())
+    succeeded(irwua("analyze", tmp_path / "huge.onnx", "--passes", "flops", cwd=tmp_path))
+    refused(irwua("analyze", CNN, "--train-factor", "inf", cwd=tmp_path), "positive finite number")
+
+
+@pytest.mark.parametrize("label", [10**18, -5])
+def test_labels_outside_the_models_classes_are_refused(tmp_path, label):
+    labels = np.zeros(len(np.load(IMAGES)), np.int64)
+    labels[7] = label
+    np.save(tmp_path / "labels.npy", labels)
+    args = ("analyze", CNN, "--data", IMAGES, "--labels", "labels.npy", "--passes", "pruning")
+    refused(
+        irwua(*args, cwd=tmp_path),
+        f"Label {label} is not a class of the model, whose output has 10 classes",
+    )
+
+
+# ---- code in the file ------------------------------------------------------------------------
+
+
+def test_a_saved_models_restore_ops_run_only_with_trust_code(tmp_path):
+    pytest.importorskip("tf2onnx")
+    marker = tmp_path / "marker"
+    folder = planted_saved_model(tmp_path / "saved", marker)
+    args = ("analyze", folder, "--passes", "flops", "--out", "out")
+    refused(
+        irwua(*args, cwd=tmp_path), "is a TensorFlow SavedModel, whose loading runs .* --trust-code"
+    )
+    assert not marker.exists()
+    run = irwua(*args, "--trust-pickle", cwd=tmp_path)  # the flag's former name still works
+    assert run.code == 0 and "params 12" in run.out, run.err
+    assert marker.exists()  # what the flag allows: the file's own code
