@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from irwua.errors import IrwuaError
+from irwua.ir.constant_views import compact, magnitude
 from irwua.ir.geometry import per_weight, unit_totals
 from irwua.ir.graph import Layer, LayerGraph
 from irwua.limits import check_scoring
@@ -100,7 +101,8 @@ def run_importance(context: PassContext) -> ImportanceResult:
     criterion = context.options.norm
     activations: ActivationsResult = context.results["activations"]
     graph = context.graph
-    check_scoring([graph.array(layer).size for layer in graph.layers])
+    stored = (graph.array(layer) for layer in graph.layers)  # without data, constants stay views
+    check_scoring([(a if activations.available else compact(a)).size for a in stored])
     layers = {
         layer.name: _layer_importance(layer, graph, activations, criterion)
         for layer in graph.layers
@@ -114,13 +116,13 @@ def run_importance(context: PassContext) -> ImportanceResult:
 def _layer_importance(
     layer: Layer, graph: LayerGraph, activations: ActivationsResult, criterion: str
 ) -> LayerImportance:
-    weight = np.abs(np.asarray(graph.array(layer), np.float32))
+    weight = magnitude(graph.array(layer))
     statistic, used = _input_statistic(layer, graph, activations, criterion)
     importance = weight
     if statistic is not None:
         with np.errstate(invalid="ignore"):  # inf x 0: reported just below
             importance = weight * per_weight(layer, graph, statistic)
-    if not np.isfinite(importance).all():
+    if not np.isfinite(compact(importance)).all():
         raise IrwuaError(
             f"The importance of layer '{layer.name}' is not finite: its weights or its inputs on "
             "the data hold NaN or infinite values."

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from irwua.ir.constant_views import compact, is_constant
 from irwua.ir.graph import Layer
 from irwua.options import MetricsOptions
 from irwua.passes.activations import ActivationsResult
@@ -94,13 +95,14 @@ _RANKS = np.arange(BLOCK, dtype=np.float64)
 
 def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[str, Any]:
     """The importance-distribution metrics of one layer (see the module table)."""
-    flat = np.asarray(importance).ravel()
+    flat = np.asarray(importance).reshape(-1)  # a view where numpy can (a constant's zero strides)
     n = flat.size
     total = float(flat.sum(dtype=np.float64))
     if n == 0 or total <= 0.0 or not math.isfinite(total):
         return _unused(n)
-    # One ascending sort, in the stored dtype (float32 sorts twice as fast as float64).
-    ordered = np.sort(flat)
+    # One ascending sort, in the stored dtype (float32 sorts twice as fast as float64); a
+    # constant is sorted as it is.
+    ordered = flat if is_constant(flat) else np.sort(flat)
     walk = _walk(ordered, total, [1.0 - level / 100.0 + 1e-12 for level in COVERAGE_LEVELS])
     # H = -sum p ln p = ln T - sum I ln I / T.
     log_n = math.log(n)
@@ -175,7 +177,8 @@ def _unused(n: int) -> dict[str, Any]:
 
 def weight_sparsity(weights: np.ndarray, near_zero: float = 1e-3) -> dict[str, float]:
     """Exact and relative near-zero fractions of a weight tensor."""
-    magnitude = np.abs(np.asarray(weights)).ravel()  # in the stored dtype: no float64 copy
+    # In the stored dtype (no float64 copy), over the stored values only (a constant's one).
+    magnitude = np.abs(compact(np.asarray(weights))).ravel()
     if magnitude.size == 0:
         return {"sparsity": 0.0, "near_zero": 0.0}
     largest = float(magnitude.max())

@@ -112,3 +112,42 @@ def test_layers_larger_than_a_block_match_numpy_and_hold_one_sorted_copy():
     p = x[x > 0] / total
     assert m["entropy"] == pytest.approx(-np.sum(p * np.log(p)), rel=1e-6)
     assert m["low_contribution"] == np.mean(importance < 0.1 * total / n)
+
+
+def test_constant_weights_stay_views_and_score_as_their_stored_copies(light_model, tmp_path):
+    """onnx's light SqueezeNet builds every weight with ConstantOfShape: irwua keeps them as
+    zero-stride views. The same model with each weight stored as an initializer (materialised
+    by numpy) must give the same importance and metrics."""
+    import onnx
+
+    import irwua
+
+    path = light_model("squeezenet")
+    views = irwua.analyze(path, passes=["metrics"])
+    proto = onnx.load(path)
+    values = views.graph.constants.values
+    kept = []
+    for node in proto.graph.node:
+        if node.op_type == "ConstantOfShape" and node.output[0] in values:
+            stored = np.ascontiguousarray(values[node.output[0]])
+            proto.graph.initializer.append(onnx.numpy_helper.from_array(stored, node.output[0]))
+        else:
+            kept.append(node)
+    del proto.graph.node[:]
+    proto.graph.node.extend(kept)
+    onnx.save(proto, tmp_path / "stored.onnx")
+    stored = irwua.analyze(tmp_path / "stored.onnx", passes=["metrics"])
+    layers = views.graph.layers
+    assert len(layers) == 26 and [layer.name for layer in stored.graph.layers] == [
+        layer.name for layer in layers
+    ]
+    assert all(not any(views.graph.array(layer).strides) for layer in layers)
+    for layer in layers:
+        as_view = views["importance"].layers[layer.name].weight
+        assert not any(as_view.strides)  # |w| of a constant is a constant
+        np.testing.assert_array_equal(as_view, stored["importance"].layers[layer.name].weight)
+        metrics, reference = (
+            {key: value for key, value in result["metrics"].layers[layer.name].items() if value}
+            for result in (views, stored)
+        )
+        assert metrics == pytest.approx(reference, rel=1e-12) and len(metrics) >= 8
