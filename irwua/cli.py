@@ -34,12 +34,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """The command, with every failure as one line and its exit status."""
+    """The command, with every failure as one line and its exit status.
+
+    irwua's warnings (NaN in the data, tensors left unsized) are printed, one line each, once
+    the command has succeeded; a failure prints its error alone. Other libraries' warnings
+    (numpy's "invalid value") are not the user's business."""
     try:
         _set_max_memory(getattr(args, "max_memory", None))
-        with warnings.catch_warnings():
-            warnings.showwarning = _print_warning
-            return args.command(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            code = args.command(args)
+        for message in dict.fromkeys(str(w.message) for w in caught if w.category is UserWarning):
+            print(f"irwua: warning: {printable(message)}", file=sys.stderr)
+        return code
     except IrwuaError as exc:
         if args.debug:
             _print_traceback()
@@ -123,13 +130,16 @@ def _print_traceback() -> None:
     traceback.print_exc()
 
 
-def _print_warning(message, _category, _filename, _lineno, _file=None, _line=None) -> None:
-    """A warning as one line, like an error (its source line means nothing to a user)."""
-    print(f"irwua: warning: {printable(str(message))}", file=sys.stderr)
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line like irwua's own, with exit status 2."""
+
+    def error(self, message: str):
+        print(f"irwua: error: {printable(message)} (see '{self.prog} --help').", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="irwua", description="Show how a trained neural network uses its weights."
     )
     parser.add_argument("--version", action="version", version=f"irwua {__version__}")

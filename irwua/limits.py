@@ -74,13 +74,14 @@ def check_memory(needed: int, what: str) -> None:
         )
 
 
-def check_scoring(weights: Sequence[int]) -> None:
-    """Refuse scoring layers of ``weights`` elements each when it needs more than the budget:
-    the importance pass keeps a float32 score per weight, and the layer being scored needs its
-    |w| and a product besides (the activations pass, |w| for its bounds)."""
-    needed = 4 * sum(weights) + 8 * max(weights, default=0)
-    layers = f"{len(weights)} layer" + ("s" if len(weights) != 1 else "")
-    check_memory(needed, f"scoring the {sum(weights):,} weights of {layers}")
+def check_scoring(scores: Sequence[int], largest: int) -> None:
+    """Refuse scoring layers when it needs more than the budget: the importance pass keeps
+    ``scores[i]`` float32 scores for layer i (one for a constant weight scored without data,
+    ``irwua.ir.constant_views``), and the layer being scored, charted or followed by pathways
+    needs 8 bytes per weight of the largest layer (``largest`` weights) besides."""
+    needed = 4 * sum(scores) + 8 * largest
+    layers = f"{len(scores)} layer" + ("s" if len(scores) != 1 else "")
+    check_memory(needed, f"scoring the weights of {layers} ({largest:,} in the largest)")
 
 
 def format_size(count: int) -> str:

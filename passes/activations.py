@@ -139,7 +139,8 @@ def run_activations(context: PassContext) -> ActivationsResult:
     graph, data, options = context.graph, context.data, context.options
     if data is None or graph.source is None:
         return ActivationsResult(available=False)
-    check_scoring([graph.array(layer).size for layer in graph.layers])
+    sizes = [graph.array(layer).size for layer in graph.layers]
+    check_scoring(sizes, max(sizes, default=0))
     data = data.limit(options.max_samples)
     plan = _Plan(graph)
     proto = instrument(graph.source.proto, plan.captures, graph.opset, plan.token_tensors.values())

@@ -101,8 +101,9 @@ def run_importance(context: PassContext) -> ImportanceResult:
     criterion = context.options.norm
     activations: ActivationsResult = context.results["activations"]
     graph = context.graph
-    stored = (graph.array(layer) for layer in graph.layers)  # without data, constants stay views
-    check_scoring([(a if activations.available else compact(a)).size for a in stored])
+    weights = [graph.array(layer) for layer in graph.layers]
+    scores = [(w if activations.available else compact(w)).size for w in weights]  # views stay
+    check_scoring(scores, max((w.size for w in weights), default=0))
     layers = {
         layer.name: _layer_importance(layer, graph, activations, criterion)
         for layer in graph.layers

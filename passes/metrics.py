@@ -100,10 +100,15 @@ def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[s
     total = float(flat.sum(dtype=np.float64))
     if n == 0 or total <= 0.0 or not math.isfinite(total):
         return _unused(n)
-    # One ascending sort, in the stored dtype (float32 sorts twice as fast as float64); a
-    # constant is sorted as it is.
-    ordered = flat if is_constant(flat) else np.sort(flat)
-    walk = _walk(ordered, total, [1.0 - level / 100.0 + 1e-12 for level in COVERAGE_LEVELS])
+    shares = [1.0 - level / 100.0 + 1e-12 for level in COVERAGE_LEVELS]
+    constant = is_constant(flat)
+    if constant:
+        walk = _constant_walk(n, total, shares)
+        ordered = flat[:1]
+    else:
+        # One ascending sort, in the stored dtype (float32 sorts twice as fast as float64).
+        ordered = np.sort(flat)
+        walk = _walk(ordered, total, shares)
     # H = -sum p ln p = ln T - sum I ln I / T.
     log_n = math.log(n)
     entropy = min(max(math.log(total) - walk.weighted_log / total, 0.0), log_n)
@@ -122,7 +127,7 @@ def importance_metrics(importance: np.ndarray, low_share: float = 0.1) -> dict[s
         # The top k hold 1 - L_(n-k): k = n minus the most weights that hold < 1 - level.
         metrics[f"coverage_{level}"] = (n - left_out) / n
     low = int(np.searchsorted(ordered, ordered.dtype.type(low_share * total / n)))
-    metrics["low_contribution"] = low / n
+    metrics["low_contribution"] = (low * n if constant else low) / n
     return metrics
 
 
@@ -158,6 +163,15 @@ def _walk(ordered: np.ndarray, total: float, shares: list[float]) -> _Walk:
         before = float(running[-1])
     lorenz_sum = (n * before - weighted_rank) / total
     return _Walk(weighted_log, lorenz_sum, tuple(below))
+
+
+def _constant_walk(n: int, total: float, shares: list[float]) -> _Walk:
+    """``_walk`` of n equal values c = total / n, in closed form: sum I ln I = total ln c, the
+    Lorenz curve L_j = (j + 1) / n sums to (n + 1) / 2, and L_j < share for the first
+    ceil(share n) - 1 of them."""
+    value = total / n
+    below = tuple(min(n, max(0, math.ceil(share * n) - 1)) for share in shares)
+    return _Walk(total * math.log(value), (n + 1) / 2, below)
 
 
 def _unused(n: int) -> dict[str, Any]:

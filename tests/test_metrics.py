@@ -151,3 +151,16 @@ def test_constant_weights_stay_views_and_score_as_their_stored_copies(light_mode
             for result in (views, stored)
         )
         assert metrics == pytest.approx(reference, rel=1e-12) and len(metrics) >= 8
+
+
+@pytest.mark.parametrize("n", [2, 7, 1000, 3 * 65_537])
+@pytest.mark.parametrize("low_share", [0.1, 1.5])
+def test_a_constant_view_has_the_metrics_of_its_materialised_copy(n, low_share):
+    value = np.float32(np.random.default_rng(n).uniform(0.01, 10))
+    view = np.broadcast_to(value, (n,))
+    metrics = importance_metrics(view, low_share)
+    reference = importance_metrics(np.full(n, value), low_share)
+    assert metrics.keys() == reference.keys()
+    for key, expected in reference.items():
+        # The walk takes logarithms in float32 (rel. error ~1e-7); the closed form does not.
+        assert metrics[key] == pytest.approx(expected, rel=1e-6, abs=1e-6), key

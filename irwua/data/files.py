@@ -34,7 +34,7 @@ def read_data_file(path: str | Path) -> np.ndarray | list[np.ndarray] | dict[str
         with np.load(path, allow_pickle=False) as loaded:
             check_memory(_unpacked_bytes(loaded.zip), f"unpacking the arrays of '{path}'")
             arrays = {name: loaded[name] for name in loaded.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, OverflowError, EOFError, zipfile.BadZipFile) as exc:
         if "object" in str(exc).lower():
             raise IrwuaError(
                 f"Data file '{path}' holds Python objects, which only pickle can load and "

@@ -88,9 +88,36 @@ def _map_external(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray
     return np.memmap(target, dtype=dtype, mode="r", offset=offset, shape=shape)
 
 
+_MAPPABLE_TYPES = frozenset(
+    {
+        *_PLAIN_TYPES,
+        onnx.TensorProto.COMPLEX64,
+        onnx.TensorProto.COMPLEX128,
+        onnx.TensorProto.BFLOAT16,
+        onnx.TensorProto.FLOAT8E4M3FN,
+        onnx.TensorProto.FLOAT8E4M3FNUZ,
+        onnx.TensorProto.FLOAT8E5M2,
+        onnx.TensorProto.FLOAT8E5M2FNUZ,
+    }
+)
+"""Element types of one fixed size per element, whose external bytes numpy maps as they are
+(strings hold pointers in numpy, and 4-bit types pack two elements per byte)."""
+
+
 def external_target(tensor: onnx.TensorProto, base_dir: Path | None) -> tuple[Path, int]:
-    """The file and offset an external-data tensor is read from, once checked: the location
-    stays inside ``base_dir``, the file exists and holds the tensor's bytes."""
+    """The file and offset an external-data tensor is read from, once checked: its element
+    type is one numpy maps as bytes, the location stays inside ``base_dir``, the file exists
+    and holds the tensor's bytes."""
+    if tensor.data_type not in _MAPPABLE_TYPES:
+        kind = (
+            onnx.TensorProto.DataType.Name(tensor.data_type)
+            if tensor.data_type in (onnx.TensorProto.DataType.values())
+            else str(tensor.data_type)
+        )
+        raise IrwuaError(
+            f"Tensor '{tensor.name}' of element type {kind} is stored as external data, which "
+            "irwua reads only for fixed-size numeric types."
+        )
     info = {entry.key: entry.value for entry in tensor.external_data}
     if base_dir is None:
         raise IrwuaError(

@@ -4,9 +4,9 @@ and a memory limit.
 A model file decides how long its run takes and how much it allocates: a Loop of 10^12
 iterations, a scan output onnxruntime aborts on (SIGABRT), a data-dependent op on a huge declared
 input. So such a run happens in a forked child (which shares the parent's weights copy-on-write):
-the parent polls it, kills it when it outlives ``run_seconds()`` or its resident memory passes
-``irwua.limits.max_memory()``, and Ctrl-C kills it too. Only the outputs' shapes and dtypes come
-back.
+the parent polls it, kills it when it outlives ``run_seconds()`` or its resident memory grows
+by more than ``irwua.limits.max_memory()``, and Ctrl-C kills it too. Only the outputs' shapes
+and dtypes come back.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def bounded_shapes(run: Callable[[], Mapping[str, Any]]) -> Shapes:
     child.start()
     sender.close()
     try:
-        return _wait(child, receiver, run_seconds(), max_memory())
+        # The child starts with the parent's pages (the weights, shared until written): what
+        # counts against the limit is what it adds.
+        return _wait(child, receiver, run_seconds(), resident_bytes(os.getpid()), max_memory())
     finally:
         if child.is_alive():
             child.kill()
@@ -60,7 +62,7 @@ def bounded_shapes(run: Callable[[], Mapping[str, Any]]) -> Shapes:
         receiver.close()
 
 
-def _wait(child: Any, receiver: Connection, seconds: float, memory: int) -> Shapes:
+def _wait(child: Any, receiver: Connection, seconds: float, base: int, memory: int) -> Shapes:
     deadline = time.monotonic() + seconds
     while not receiver.poll(_POLL_SECONDS):
         if not child.is_alive():
@@ -68,7 +70,7 @@ def _wait(child: Any, receiver: Connection, seconds: float, memory: int) -> Shap
             raise RunStopped(f"stopped ({_death(child.exitcode)})")
         if time.monotonic() > deadline:
             raise RunStopped(f"took longer than {seconds:g} s")
-        if _resident_bytes(child.pid) > memory:
+        if resident_bytes(child.pid) - base > memory:
             raise RunStopped(f"needed more than the memory limit of {format_size(memory)}")
     try:
         outcome, value = receiver.recv()
@@ -99,7 +101,8 @@ def _child(run: Callable[[], Mapping[str, Any]], sender: Connection) -> None:
         os._exit(0)  # no atexit handlers or finalizers of the parent's objects
 
 
-def _resident_bytes(pid: int) -> int:
+def resident_bytes(pid: int) -> int:
+    """The resident memory of process ``pid`` (0 where /proc does not tell)."""
     try:
         with open(f"/proc/{pid}/statm", "rb") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

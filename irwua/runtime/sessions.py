@@ -9,8 +9,10 @@ never serialized again, and the protobuf handed over stays small whatever the mo
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,15 @@ import onnx
 from irwua.data.dataset import InputSpec
 from irwua.errors import IrwuaError, root_reason
 from irwua.ir.dtypes import is_float, numpy_dtype
+from irwua.limits import format_size, max_memory
+from irwua.runtime.bounded import resident_bytes
 
 STUB_LOCATION = "<irwua: value passed as an array>"
 """The external-data location of an initializer whose value ``make_session`` passes as an array."""
 
-_WAKE_SECONDS = 0.25
-"""How often the thread waiting for a run looks for a signal (a finished run ends the wait at
-once)."""
+_WAKE_SECONDS = 0.05
+"""How often the thread waiting for a run looks for a signal and at the memory (a finished run
+ends the wait at once)."""
 
 _STOP_SECONDS = 5.0
 """How long an interrupted run is given to stop before the interrupt goes on without it."""
@@ -168,34 +172,70 @@ def run_with_outputs(
 def run(session: Any, names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[Any]:
     """``session.run``, with onnxruntime's failures as one clear sentence.
 
-    The run happens in a worker thread while this one waits, so Ctrl-C (and SIGTERM in the CLI)
-    is handled at once, however long the model runs: onnxruntime is then told to stop."""
+    The run happens in irwua's worker thread while this one waits, so Ctrl-C (and SIGTERM in
+    the CLI) is handled at once, however long the model runs, and a run whose memory grows by
+    more than ``irwua.limits.max_memory()`` (a Loop that keeps allocating) is refused: either
+    way onnxruntime is told to stop."""
     import onnxruntime as ort
 
     options = ort.RunOptions()
-    outcome: dict[str, Any] = {}
-    done = threading.Event()  # not Thread.join: an interrupted join can lose the thread's state
-
-    def work() -> None:
-        try:
-            outcome["outputs"] = session.run(list(names), dict(feeds), options)
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types.
-            outcome["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name="irwua-onnxruntime", daemon=True).start()
+    base, limit = resident_bytes(os.getpid()), max_memory()
+    job = _Job(lambda: session.run(list(names), dict(feeds), options))
+    _worker().put(job)
     try:
-        while not done.wait(_WAKE_SECONDS):
-            pass
+        while not job.done.wait(_WAKE_SECONDS):
+            if resident_bytes(os.getpid()) - base > limit:
+                raise IrwuaError(
+                    "onnxruntime's run of the model needed more than the memory limit of "
+                    f"{format_size(limit)}; raise it with --max-memory if the machine has it, "
+                    "or give fewer samples per batch."
+                )
     except BaseException:
         options.terminate = True
-        done.wait(_STOP_SECONDS)
+        job.done.wait(_STOP_SECONDS)
         raise
-    if "error" in outcome:
-        error = outcome["error"]
+    if job.error is not None:
+        error = job.error
         raise IrwuaError(f"onnxruntime could not run the model: {root_reason(error)}.") from error
-    return outcome["outputs"]
+    return job.outputs
+
+
+class _Job:
+    """One call for the worker thread, and what came of it."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self.call = call
+        self.outputs: Any = None
+        self.error: Exception | None = None
+        self.done = threading.Event()  # not Thread.join: an interrupted join loses its state
+
+    def __call__(self) -> None:
+        try:
+            self.outputs = self.call()
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types.
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+_WORKERS: dict[int, queue.SimpleQueue] = {}
+"""Process id -> the queue of its onnxruntime thread (a forked child has none of its parent's
+threads, so it starts its own)."""
+
+
+def _worker() -> queue.SimpleQueue:
+    """The queue of this process's one onnxruntime thread (a daemon: it never holds the exit
+    up)."""
+    jobs = _WORKERS.get(os.getpid())
+    if jobs is None:
+        jobs = _WORKERS[os.getpid()] = queue.SimpleQueue()
+
+        def serve() -> None:
+            while True:
+                jobs.get()()
+
+        threading.Thread(target=serve, name="irwua-onnxruntime", daemon=True).start()
+    return jobs
 
 
 def synthetic_inputs(
