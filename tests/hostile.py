@@ -305,3 +305,58 @@ def planted_saved_model(folder: Path, marker: Path) -> Path:
     tf.saved_model.save(module, str(folder), signatures=module.__call__)
     marker.unlink(missing_ok=True)  # saving traced the initializer once
     return folder
+
+
+def loop_growing(steps: int) -> onnx.ModelProto:
+    """A Loop before a Gemm whose scan output stacks a 4 MB tensor per step: a run on the data
+    grows by 4 MB x ``steps``."""
+    value = helper.make_tensor_value_info
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["c"], ["c_out"]),
+            helper.make_node("Identity", ["x"], ["y"]),
+            helper.make_node("Identity", ["big"], ["scan"]),
+        ],
+        "body",
+        [
+            value("i", TensorProto.INT64, []),
+            value("c", TensorProto.BOOL, []),
+            value("x", TensorProto.FLOAT, ["N", 4]),
+        ],
+        [
+            value("c_out", TensorProto.BOOL, []),
+            value("y", TensorProto.FLOAT, ["N", 4]),
+            value("scan", TensorProto.FLOAT, None),
+        ],
+    )
+    one = numpy_helper.from_array(np.array([1.0], np.float32))
+    nodes = [
+        helper.make_node("ConstantOfShape", ["size"], ["big"], value=one),
+        helper.make_node("Loop", ["M", "cond", "x"], ["looped", "stacked"], body=body),
+        helper.make_node("Gemm", ["looped", "w"], ["y"], name="fc", transB=1),
+    ]
+    weights = {
+        "M": np.array(steps, np.int64),
+        "cond": np.array(True),
+        "size": np.array([10**6], np.int64),
+        "w": np.ones((3, 4), np.float32),
+    }
+    return model(nodes, [("x", ["N", 4])], [("y", ["N", 3]), ("stacked", None)], weights)
+
+
+def external_strings(folder: Path) -> Path:
+    """A STRING tensor stored as external data (numpy would map its bytes as object
+    pointers), cast to float and added to the input of a Gemm."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "w.bin").write_bytes(os.urandom(48))
+    strings = TensorProto(name="S", data_type=TensorProto.STRING, dims=[4])
+    strings.data_location = TensorProto.EXTERNAL
+    strings.external_data.add(key="location", value="w.bin")
+    nodes = [
+        helper.make_node("Cast", ["S"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["x", "f"], ["a"]),
+        helper.make_node("Gemm", ["a", "w"], ["y"], transB=1),
+    ]
+    proto = model(nodes, [("x", [1, 4])], [("y", [1, 3])], {"w": np.ones((3, 4), np.float32)})
+    proto.graph.initializer.append(strings)
+    return save(proto, folder / "strings.onnx")

@@ -6,6 +6,7 @@ is one line with exit status 2."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -22,10 +23,12 @@ from hostile import (
     SIGNALS,
     constant_of_shape_weight,
     external_mlp,
+    external_strings,
     interrupt_when_staged,
     invalid_graph,
     irwua,
     loop,
+    loop_growing,
     named_layers,
     nonzero_of_declared,
     npz_bomb,
@@ -418,3 +421,48 @@ def test_a_saved_models_restore_ops_run_only_with_trust_code(tmp_path):
     run = irwua(*args, "--trust-pickle", cwd=tmp_path)  # the flag's former name still works
     assert run.code == 0 and "params 12" in run.out, run.err
     assert marker.exists()  # what the flag allows: the file's own code
+
+
+# ---- found by an outside round -----------------------------------------------------------------
+
+
+def test_a_run_on_the_data_stops_at_the_memory_limit(tmp_path):
+    path = save(loop_growing(10**6), tmp_path / "growing.onnx")
+    np.save(tmp_path / "x.npy", np.ones((4, 4), np.float32))
+    run = irwua("analyze", path, "--data", "x.npy", "--out", "out", cwd=tmp_path)
+    refused(run, "onnxruntime's run of the model needed more than the memory limit of 768.0 MiB")
+
+
+def test_external_data_of_a_string_tensor_is_never_mapped(tmp_path):
+    path = external_strings(tmp_path / "model")
+    message = "Tensor 'S' of element type STRING is stored as external data"
+    refused(irwua("analyze", path, cwd=tmp_path), message)
+    np.save(tmp_path / "x.npy", np.ones((2, 4), np.float32))
+    prune = ("prune", path, "--data", "x.npy", "--ratio", "0.5", "-o", "p.onnx")
+    refused(irwua(*prune, cwd=tmp_path), message)
+
+
+def test_a_negative_dim_in_an_npy_header_and_bad_arguments_are_one_line(tmp_path):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10, -4)}
+    )
+    (tmp_path / "bad.npy").write_bytes(header.getvalue() + bytes(160))
+    refused(irwua("analyze", CNN, "--data", "bad.npy", cwd=tmp_path), "not a readable array")
+    refused(
+        irwua("analyze", CNN, "--data", IMAGES, "--labels", "bad.npy", cwd=tmp_path),
+        "not a readable array",
+    )
+    run = irwua("prune", CNN, "--ratio", "0.5", "-o", "p.onnx", cwd=tmp_path)
+    refused(run, r"the following arguments are required: --data \(see 'irwua prune --help'\)")
+    refused(irwua("bogus", cwd=tmp_path), "invalid choice: 'bogus'")
+
+
+def test_a_model_onnxruntime_cannot_load_is_one_line_under_prune(tmp_path):
+    proto = mlp()
+    proto.graph.node[1].op_type, proto.graph.node[1].domain = "Foo", "com.evil"
+    proto.opset_import.append(helper.make_opsetid("com.evil", 1))
+    path = save(proto, tmp_path / "custom.onnx")
+    np.save(tmp_path / "x.npy", np.ones((4, 4), np.float32))
+    run = irwua("prune", path, "--data", "x.npy", "--ratio", "0.5", "-o", "p.onnx", cwd=tmp_path)
+    refused(run, "onnxruntime cannot load the model: .*com.evil:Foo")
