@@ -117,8 +117,8 @@ class _Feeding:
     def __init__(self, session, weights) -> None:
         self.session, self.weights = session, weights
 
-    def run(self, names, feeds):
-        return self.session.run(names, {**feeds, **self.weights})
+    def run(self, names, feeds, options=None):
+        return self.session.run(names, {**feeds, **self.weights}, options)
 
     def get_outputs(self):
         return self.session.get_outputs()
