@@ -133,7 +133,13 @@ def _set_aside_unknown_ops(skeleton: onnx.ModelProto) -> None:
 
 def _undecodable_text(message: Message) -> str | None:
     """The name of the first string field of ``message`` (or of a message inside it) that holds
-    bytes that are not UTF-8 (protobuf then gives them as ``bytes``), else None."""
+    bytes that are not UTF-8 (protobuf then gives them as ``bytes``), else None. A tensor's
+    data is not walked: its strings are its name, doc string and external-data entries."""
+    if isinstance(message, onnx.TensorProto):
+        texts = [("name", message.name), ("doc_string", message.doc_string)]
+        texts += [("external_data", t) for e in message.external_data for t in (e.key, e.value)]
+        bad = next((field for field, text in texts if isinstance(text, bytes)), None)
+        return None if bad is None else f"TensorProto.{bad}"
     for field, value in message.ListFields():
         if field.type == FieldDescriptor.TYPE_STRING:
             values = value if field.is_repeated else (value,)
