@@ -84,6 +84,15 @@ def check_scoring(scores: Sequence[int], largest: int) -> None:
     check_memory(needed, f"scoring the weights of {layers} ({largest:,} in the largest)")
 
 
+def resident_bytes(pid: int) -> int:
+    """The resident memory of process ``pid`` (0 where /proc does not tell)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def format_size(count: int) -> str:
     """``count`` bytes in binary units, one decimal: "768.0 MiB"."""
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):

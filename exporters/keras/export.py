@@ -19,6 +19,7 @@ from irwua.errors import IrwuaError, root_reason
 from irwua.exporters.keras.names import KerasNames
 from irwua.exporters.loaded import LoadedModel
 from irwua.exporters.quiet import quiet
+from irwua.ingest.model_file import check_model_path
 from irwua.ir.source import ModelSource
 
 OPSET = 17
@@ -114,12 +115,7 @@ def _load_file(path: Path, trust_code: bool) -> Any:
     import keras
     import tensorflow as tf
 
-    if not path.exists():
-        raise IrwuaError(f"Model file '{path}' does not exist.")
-    if not (path.is_dir() or path.is_file()):
-        raise IrwuaError(
-            f"'{path}' is not a regular file (a pipe or a device); save the model first."
-        )
+    check_model_path(path)
     if path.is_dir() and not trust_code:
         raise IrwuaError(
             f"'{path}' is a TensorFlow SavedModel, whose loading runs the TensorFlow ops it "

@@ -16,7 +16,6 @@ from irwua.errors import IrwuaError
 from irwua.ingest.skeleton import weightless_skeleton
 from irwua.ingest.tensors import (
     external_locations,
-    external_target,
     external_tensors,
     subgraphs,
 )
@@ -34,14 +33,9 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> ModelSource:
         _check_valid(source, "the given ModelProto")
         return ModelSource(proto=source, path=None, sha256=None)
     path = Path(source)
-    if not path.exists():
-        raise IrwuaError(f"Model file '{path}' does not exist.")
+    check_model_path(path)
     if path.is_dir():
         raise IrwuaError(f"'{path}' is a directory, not an ONNX model file.")
-    if not path.is_file():
-        raise IrwuaError(
-            f"'{path}' is not a regular file (a pipe or a device); save the model first."
-        )
     size = path.stat().st_size
     if size > PROTOBUF_LIMIT:
         raise IrwuaError(
@@ -60,10 +54,19 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> ModelSource:
             f"'{path}' is not a valid ONNX model (the file is truncated or not ONNX: {exc})."
         ) from exc
     _check_model(proto, f"'{path}'")
-    for tensor in external_tensors(proto.graph):
-        external_target(tensor, path.parent)
     _check_valid(proto, f"'{path}'")
     return ModelSource(proto=proto, path=path.resolve(), sha256=hashlib.sha256(data).hexdigest())
+
+
+def check_model_path(path: Path) -> None:
+    """Refuse a model path that does not exist or is neither a regular file nor a folder (a
+    pipe or a device, which would hang or never end)."""
+    if not path.exists():
+        raise IrwuaError(f"Model file '{path}' does not exist.")
+    if not (path.is_file() or path.is_dir()):
+        raise IrwuaError(
+            f"'{path}' is not a regular file (a pipe or a device); save the model first."
+        )
 
 
 def _check_model(proto: onnx.ModelProto, what: str) -> None:

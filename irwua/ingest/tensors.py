@@ -80,7 +80,7 @@ def _read_common(tensor: onnx.TensorProto) -> np.ndarray | None:
 
 def _map_external(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray:
     """Memory-map an external-data tensor after checking its location stays in ``base_dir``."""
-    target, offset = external_target(tensor, base_dir)
+    target, offset = _external_target(tensor, base_dir)
     dtype = numpy_dtype(tensor.data_type)
     shape = tuple(tensor.dims)
     if math.prod(shape) == 0:
@@ -104,7 +104,7 @@ _MAPPABLE_TYPES = frozenset(
 (strings hold pointers in numpy, and 4-bit types pack two elements per byte)."""
 
 
-def external_target(tensor: onnx.TensorProto, base_dir: Path | None) -> tuple[Path, int]:
+def _external_target(tensor: onnx.TensorProto, base_dir: Path | None) -> tuple[Path, int]:
     """The file and offset an external-data tensor is read from, once checked: its element
     type is one numpy maps as bytes, the location stays inside ``base_dir``, the file exists
     and holds the tensor's bytes."""

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from irwua.limits import format_size, max_memory
+from irwua.limits import format_size, max_memory, resident_bytes
 
 ENV_SECONDS = "IRWUA_RUN_SECONDS"
 DEFAULT_SECONDS = 20.0
@@ -99,15 +99,6 @@ def _child(run: Callable[[], Mapping[str, Any]], sender: Connection) -> None:
     finally:
         sender.close()
         os._exit(0)  # no atexit handlers or finalizers of the parent's objects
-
-
-def resident_bytes(pid: int) -> int:
-    """The resident memory of process ``pid`` (0 where /proc does not tell)."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def _death(exitcode: int | None) -> str:

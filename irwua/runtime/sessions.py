@@ -22,8 +22,7 @@ import onnx
 from irwua.data.dataset import InputSpec
 from irwua.errors import IrwuaError, root_reason
 from irwua.ir.dtypes import is_float, numpy_dtype
-from irwua.limits import format_size, max_memory
-from irwua.runtime.bounded import resident_bytes
+from irwua.limits import format_size, max_memory, resident_bytes
 
 STUB_LOCATION = "<irwua: value passed as an array>"
 """The external-data location of an initializer whose value ``make_session`` passes as an array."""
