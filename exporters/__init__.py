@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from irwua.exporters.carried import carried_names
 from irwua.exporters.loaded import LoadedModel
 from irwua.ingest.model_file import load_model
 
@@ -36,4 +37,5 @@ def load(
         from irwua.exporters.keras.export import load_tensorflow
 
         return load_tensorflow(model, example, trust_code)
-    return LoadedModel(load_model(model))
+    source = load_model(model)
+    return LoadedModel(source, layer_names=carried_names(source.proto.graph))

@@ -17,7 +17,8 @@ class LoadedModel(NamedTuple):
     BatchNorm folded into it; ``notes`` are remarks about the export as a whole.
     ``framework_params`` is the framework's own parameter count (torch's
     ``sum(p.numel() for p in model.parameters())``, Keras' ``count_params()``), which can differ
-    from what the exported graph stores (see the notes).
+    from what the exported graph stores (see the notes). ``exporter`` names the converter that
+    wrote the ONNX model ("torch.export", "torchscript", "tf2onnx"; None for an ONNX file).
     """
 
     source: ModelSource
@@ -26,3 +27,6 @@ class LoadedModel(NamedTuple):
     layer_notes: Mapping[str, str] = MappingProxyType({})
     notes: tuple[str, ...] = ()
     framework_params: int | None = None
+    exporter: str | None = None
+    call_options: tuple[str, ...] = ()
+    """Keys of a data dict that were options of the model's call (``use_cache``), not inputs."""

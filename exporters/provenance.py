@@ -40,3 +40,22 @@ def node_sources(
         if found:
             result[node.name] = found
     return result
+
+
+def upstream_tensors(graph: onnx.GraphProto, name: str) -> tuple[str, ...]:
+    """The initializers that value ``name`` is computed from, through any ops (a slice whose
+    bounds come from a Shape counts the sliced tensor, not the shape's source)."""
+    stored = {tensor.name for tensor in graph.initializer}
+    producers = {output: node for node in graph.node for output in node.output}
+    found: dict[str, None] = {}
+    pending, seen = [name], set()
+    while pending:
+        value = pending.pop()
+        if value in seen:
+            continue
+        seen.add(value)
+        if value in stored:
+            found[value] = None
+        elif value in producers:
+            pending.extend(reversed([i for i in producers[value].input if i]))
+    return tuple(found)

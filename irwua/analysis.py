@@ -167,11 +167,14 @@ def analyze(
             make_dataset,  # Imported with data only: the CLI starts faster.
         )
 
+        if loaded.call_options:
+            data = {key: value for key, value in data.items() if key not in loaded.call_options}
         dataset = make_dataset(data, input_specs(loaded.source.proto))
     shapes = dataset.sample_shapes() if dataset is not None else {}
     shapes.update(input_shapes or {})
     graph = build_graph(loaded.source, shapes, loaded.layer_names, loaded.layer_notes)
     graph.metadata["framework"] = loaded.framework
+    graph.metadata["exporter"] = loaded.exporter
     graph.metadata["export_notes"] = list(loaded.notes)
     graph.metadata["framework_params"] = loaded.framework_params
     label_array = None

@@ -21,9 +21,12 @@ dead_units             output units never non-zero on the data (after a followin
 
 A layer whose importance is all zero (every weight or input unused) has entropy 0, 0 effective
 weights, utilization 0, redundancy 1, Gini 0, coverage 0 and low_contribution 1: defined values,
-never NaN. Global: params, effective_params = sum of the layers' effective weights, utilization =
-effective_params / params, compression_potential = 1 - utilization, mean_redundancy = the mean
-over layers.
+never NaN. Global: scored_weights, effective_params = sum of the layers' effective weights,
+utilization = effective_params / scored_weights, compression_potential = 1 - utilization (both
+None when there is no weight to score: a model of ONNX-ML ops keeps its coefficients in
+attributes),
+mean_redundancy = the mean over layers. A weight tensor read by several layers (tied embeddings)
+counts once, with the largest of its layers' effective weights.
 """
 
 from __future__ import annotations
@@ -83,7 +86,10 @@ def run_metrics(context: PassContext) -> MetricsResult:
     # copy of its importance, so more threads would mean more memory).
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         layers = dict(pool.map(layer_metrics, context.graph.layers))
-    return MetricsResult(MappingProxyType(layers), MappingProxyType(global_metrics(layers)))
+    origins = context.graph.constants.origins
+    stored = {layer.name: origins[layer.tensors["weight"]] for layer in context.graph.layers}
+    totals = global_metrics(layers, stored)
+    return MetricsResult(MappingProxyType(layers), MappingProxyType(totals))
 
 
 BLOCK = 1 << 16
@@ -202,16 +208,25 @@ def weight_sparsity(weights: np.ndarray, near_zero: float = 1e-3) -> dict[str, f
     }
 
 
-def global_metrics(layers: Mapping[str, Mapping[str, Any]]) -> dict[str, float | int]:
-    """Model-wide metrics from the per-layer ones."""
-    params = int(sum(m["weights"] for m in layers.values()))
-    effective = float(sum(m["effective_weights"] for m in layers.values()))
-    utilization = effective / params if params else 0.0
+def global_metrics(
+    layers: Mapping[str, Mapping[str, Any]], stored: Mapping[str, str] | None = None
+) -> dict[str, float | int]:
+    """Model-wide metrics from the per-layer ones. ``stored`` names the stored weight tensor of
+    each layer: one that several layers read (tied embeddings) counts its weights once, with the
+    largest of those layers' effective weights."""
+    tensors: dict[str, tuple[int, float]] = {}
+    for name, m in layers.items():
+        key = (stored or {}).get(name, name)
+        weights, effective = tensors.get(key, (0, 0.0))
+        tensors[key] = (max(weights, m["weights"]), max(effective, m["effective_weights"]))
+    params = int(sum(weights for weights, _ in tensors.values()))
+    effective = float(sum(value for _, value in tensors.values()))
+    utilization = effective / params if params else None
     redundancies = [m["redundancy"] for m in layers.values()]
     return {
         "scored_weights": params,
         "effective_params": effective,
         "utilization": utilization,
-        "compression_potential": 1.0 - utilization,
+        "compression_potential": None if utilization is None else 1.0 - utilization,
         "mean_redundancy": float(np.mean(redundancies)) if redundancies else 0.0,
     }

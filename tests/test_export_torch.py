@@ -203,7 +203,7 @@ def test_parameter_count_is_torchs(exported):
     assert analysis["flops"].total.params == params + statistics
     assert bool(statistics) == (name == "cnn")
     notes = " ".join(analysis.graph.metadata["export_notes"])
-    assert ("buffers" in notes) == bool(statistics)
+    assert ("running statistics" in notes) == bool(statistics)
 
 
 def test_model_is_left_unchanged(exported):

@@ -63,6 +63,7 @@ def load_tensorflow(model: Any, example: Any, trust_code: bool = False) -> Loade
         layer_notes=layer_notes,
         notes=tuple(notes),
         framework_params=params,
+        exporter="tf2onnx",
     )
 
 

@@ -120,7 +120,12 @@ class KerasNames:
         sizes = {t.name: math.prod(t.dims) for t in graph.initializer}
         sources = {n.name: [i for i in n.input if i in sizes] for n in graph.node}
         return name_nodes(
-            graph.node, sources, sizes, self.owner, lambda node: self.owner(node.name), self.norms
+            graph.node,
+            sources,
+            sizes,
+            lambda tensor: [owner] if (owner := self.owner(tensor)) else [],
+            lambda node: self.owner(node.name),
+            self.norms,
         )
 
 

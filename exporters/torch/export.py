@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import onnx
 
@@ -23,8 +23,9 @@ from irwua.errors import IrwuaError, root_reason
 from irwua.exporters.loaded import LoadedModel
 from irwua.exporters.provenance import constant_values, node_sources
 from irwua.exporters.quiet import quiet
+from irwua.exporters.torch.call import CACHE_OPTION, WRAPPED, cache_off, is_call_option, wrap
 from irwua.exporters.torch.files import load_torch_file
-from irwua.exporters.torch.graph import tidy
+from irwua.exporters.torch.graph import tidy, unwrap
 from irwua.exporters.torch.names import TorchNames
 from irwua.ir.source import ModelSource
 
@@ -48,25 +49,41 @@ def load_torch(model: Any, example: Any, trust_code: bool = False) -> LoadedMode
     naming = TorchNames(model, model.state_dict if program else model.state_dict())
     args, kwargs, input_names = _example_inputs(example, _float_dtype(naming.tensors.values()))
     with _eval_mode(model):
-        proto, notes = _export(model, args, kwargs, input_names)
-    values = constant_values(proto.graph)
-    proto = tidy(proto, values, set(naming.tensors))
+        exported = _export(model, args, kwargs, input_names, _call_options(example))
+    notes = exported.notes
+    values = constant_values(exported.proto.graph)
+    with quiet():  # constant folding prints what it could not evaluate
+        proto = tidy(exported.proto, values, set(naming.tensors))
     sources = node_sources(proto.graph, values)
     names, layer_notes = naming.name_nodes(proto.graph.node, sources)
     params = sum(p.numel() for p in model.parameters())
-    buffers = naming.stored_buffers(sources)
-    if buffers:
+    statistics = naming.stored_statistics(sources)
+    if statistics:
         notes.append(
-            f"irwua counts the {buffers} values of the model's buffers that layers use (BatchNorm "
-            "running statistics) as parameters; torch's parameters() leaves them out."
+            f"irwua counts the {statistics:,} BatchNorm running statistics (mean and variance) "
+            "that layers use as parameters; torch's parameters() leaves them out."
         )
     return LoadedModel(
-        source=ModelSource.of_file(proto, path),
+        source=ModelSource.of_file(proto, path, _learned(proto, values, naming.learned())),
         framework="torch",
         layer_names=names,
         layer_notes=layer_notes,
         notes=tuple(notes),
         framework_params=int(params),
+        exporter=exported.exporter,
+        call_options=tuple(_call_options(example)),
+    )
+
+
+def _learned(
+    proto: onnx.ModelProto, values: Mapping[str, Sequence[str]], learned: frozenset[str]
+) -> frozenset[str]:
+    """The initializers of ``proto`` computed from the model's learned tensors (the parameters
+    themselves, and recurrent weights folded from them)."""
+    return frozenset(
+        tensor.name
+        for tensor in proto.graph.initializer
+        if not learned.isdisjoint(values.get(tensor.name, (tensor.name,)))
     )
 
 
@@ -85,14 +102,26 @@ def _require_torch() -> Any:
 
 
 def _example_inputs(example: Any, float_dtype: Any) -> tuple[tuple, dict, list[str]]:
-    """Positional args, keyword args and ONNX input names for the user's data."""
+    """Positional args, keyword args and ONNX input names for the user's data (call options in a
+    data dict, ``irwua.exporters.torch.call.is_call_option``, are left out)."""
     if isinstance(example, Mapping):
-        kwargs = {str(key): _tensor(value, float_dtype) for key, value in example.items()}
+        kwargs = {
+            str(key): _tensor(value, float_dtype)
+            for key, value in example.items()
+            if not is_call_option(value)
+        }
         return (), kwargs, list(kwargs)
     if isinstance(example, (list, tuple)):
         args = tuple(_tensor(value, float_dtype) for value in example)
         return args, {}, [f"input_{i}" for i in range(len(args))]
     return (_tensor(example, float_dtype),), {}, ["input"]
+
+
+def _call_options(example: Any) -> dict[str, Any]:
+    """The call options in a data dict (``{"use_cache": False}``)."""
+    if not isinstance(example, Mapping):
+        return {}
+    return {str(key): value for key, value in example.items() if is_call_option(value)}
 
 
 def _tensor(value: Any, float_dtype: Any) -> Any:
@@ -138,42 +167,97 @@ def _eval_mode(model: Any) -> Iterator[None]:
             module.training = training
 
 
-def _export(model: Any, args: tuple, kwargs: dict, input_names: list[str]):
-    """The ONNX model and export notes: torch.export first, TorchScript as the fallback."""
+def _export(
+    model: Any, args: tuple, kwargs: dict, input_names: list[str], options: Mapping[str, Any]
+) -> _Exported:
+    """The ONNX model: torch.export first, TorchScript as the fallback; ``options`` are keyword
+    options of ``forward`` that the data dict set."""
     import torch
 
+    program = isinstance(model, torch.export.ExportedProgram)
+    wrapped = None
+    tensors = (*args, *kwargs.values())
+    if not program and not isinstance(model, torch.jit.ScriptModule):
+        call_options = cache_off(model, options)
+        wrapped = wrap(model, input_names, bool(kwargs), call_options)
+    axes = _dynamic_axes(tensors)
     try:
-        return _export_dynamo(model, args, kwargs, input_names), []
+        if program:
+            proto = _export_dynamo(model, args, kwargs, input_names, None)
+        else:
+            proto = _export_dynamo(wrapped or model, tensors, {}, input_names, axes)
+        exported = _Exported(proto, "torch.export", [])
     except Exception as exc:  # the exporter raises many types; the reason is what matters
         reason = root_reason(exc)
-    if isinstance(model, torch.export.ExportedProgram):
-        raise IrwuaError(
-            f"PyTorch could not export the program to ONNX ({reason}); export the nn.Module it "
-            "came from instead."
+        if program:
+            raise IrwuaError(
+                f"PyTorch could not export the program to ONNX ({reason}); export the nn.Module "
+                "it came from instead."
+            ) from exc
+        try:
+            proto = _export_torchscript(wrapped or model, tensors, input_names, axes)
+        except Exception as exc:
+            raise IrwuaError(
+                f"PyTorch could not export the model to ONNX (torch.export: {reason}; "
+                f"TorchScript: {root_reason(exc)}); make forward() traceable (no data-dependent "
+                "Python control flow, ops ONNX knows) or export it yourself and analyze the "
+                ".onnx file."
+            ) from exc
+        note = f"torch.export could not capture the model ({reason}); TorchScript exported it."
+        exported = _Exported(proto, "torchscript", [note])
+    if wrapped is not None:
+        unwrap(exported.proto, WRAPPED)
+        exported.notes.extend(_call_notes(wrapped.left_out, call_options, options))
+    return exported
+
+
+class _Exported(NamedTuple):
+    proto: onnx.ModelProto
+    exporter: str
+    notes: list[str]
+
+
+def _call_notes(
+    left_out: list[str], call_options: Mapping[str, Any], given: Mapping[str, Any]
+) -> list[str]:
+    notes = []
+    if given:
+        listed = ", ".join(f"{key}={value!r}" for key, value in given.items())
+        notes.append(f"Exported with the data's call options {listed}.")
+    if CACHE_OPTION in call_options and CACHE_OPTION not in given:
+        notes.append(
+            "Exported with use_cache=False: the cache serves generation, and the outputs are "
+            "the same without it (the model itself is unchanged)."
         )
-    try:
-        proto = _export_torchscript(model, args, kwargs, input_names)
-    except Exception as exc:
-        raise IrwuaError(
-            f"PyTorch could not export the model to ONNX (torch.export: {reason}; TorchScript: "
-            f"{root_reason(exc)}); make forward() traceable (no data-dependent Python control "
-            "flow, only tensor outputs, ops ONNX knows) or export it yourself and analyze the "
-            ".onnx file."
-        ) from exc
-    note = f"torch.export could not capture the model ({reason}); TorchScript exported it."
-    return proto, [note]
+    if left_out:
+        kinds = ", ".join(dict.fromkeys(left_out))
+        notes.append(f"Outputs that are not tensors are left out of the export ({kinds}).")
+    return notes
 
 
-def _export_dynamo(model: Any, args: tuple, kwargs: dict, input_names: list[str]):
+def _dynamic_axes(tensors: tuple) -> list[dict[int, str]]:
+    """Each input's dynamic axes: axis 0 ("batch"), and axis 1 of token ids ("sequence": integer
+    inputs of rank 2), so position tables are exported whole rather than cut to the traced
+    length."""
+    axes = []
+    for tensor in tensors:
+        dynamic = {0: "batch"}
+        if tensor.ndim == 2 and not tensor.is_floating_point() and tensor.shape[1] > 1:
+            dynamic[1] = "sequence"
+        axes.append(dynamic)
+    return axes
+
+
+def _export_dynamo(
+    model: Any, args: tuple, kwargs: dict, input_names: list[str], axes: list | None
+) -> onnx.ModelProto:
     import torch
 
     dynamic = None
-    if not isinstance(model, torch.export.ExportedProgram):
+    if axes is not None:
         batch = torch.export.Dim("batch")
-        if kwargs:
-            dynamic = {name: {0: batch} for name in kwargs}
-        else:
-            dynamic = tuple({0: batch} for _ in args)
+        dims = {"batch": batch, "sequence": torch.export.Dim.AUTO}
+        dynamic = (tuple({i: dims[name] for i, name in spec.items()} for spec in axes),)
     with quiet():
         program = torch.onnx.export(
             model,
@@ -188,7 +272,9 @@ def _export_dynamo(model: Any, args: tuple, kwargs: dict, input_names: list[str]
     return program.model_proto
 
 
-def _export_torchscript(model: Any, args: tuple, kwargs: dict, input_names: list[str]):
+def _export_torchscript(
+    model: Any, args: tuple, input_names: list[str], axes: list[dict[int, str]]
+) -> onnx.ModelProto:
     import torch
 
     buffer = io.BytesIO()
@@ -197,10 +283,9 @@ def _export_torchscript(model: Any, args: tuple, kwargs: dict, input_names: list
             model,
             args,
             buffer,
-            kwargs=kwargs or None,
             dynamo=False,
             input_names=input_names,
-            dynamic_axes={name: {0: "batch"} for name in input_names},
+            dynamic_axes=dict(zip(input_names, axes, strict=True)),
             training=torch.onnx.TrainingMode.PRESERVE,  # EVAL would fold BatchNorm into convs
             do_constant_folding=False,
         )

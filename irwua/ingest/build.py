@@ -35,7 +35,8 @@ def build_graph(
     # (which shape inference may run) is given the model.
     nodes, constants = nodes_and_constants(source, opset)
     tensors: dict[str, TensorInfo] = infer_tensors(source, bound, nodes, constants, opset)
-    layers = _named(find_layers(nodes, constants), layer_names or {}, layer_notes or {})
+    layers = find_layers(nodes, constants, source.learned)
+    layers = _named(layers, layer_names or {}, layer_notes or {})
     metadata = {
         "path": str(source.path) if source.path else None,
         "sha256": source.sha256,

@@ -16,6 +16,11 @@ MatMul                        weight: the constant operand, bias: a       matmul
 Einsum                        weight: the constant operand                einsum
 LSTM / GRU / RNN              weight: W (1), R: 2, bias: B (3)            recurrent
 Gather                        weight: the table (0) when ids are data     embedding
+Slice / GatherND              weight: the table (0), rows picked by       embedding
+                              position (a position table cut to the
+                              input's length)
+Expand / Tile                 weight: the tensor (0), more than one       broadcast
+                              element (ViT's class token, one per sample)
 BatchNormalization            weight: scale, bias, mean, var              norm
 LayerNorm / InstanceNorm /    weight: scale, bias                         norm
 GroupNorm
@@ -31,7 +36,7 @@ scale, from ``constants``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 
 from irwua.ingest.constants import ConstantTable, dequantized_name
 from irwua.ir.dtypes import is_float
@@ -39,23 +44,27 @@ from irwua.ir.graph import Layer, Node
 from irwua.ops import OpInfo, op_info
 
 
-def find_layers(nodes: list[Node], constants: ConstantTable) -> list[Layer]:
-    """The weighted layers among ``nodes``, in topological order."""
+def find_layers(
+    nodes: list[Node], constants: ConstantTable, learned: Set[str] | None = None
+) -> list[Layer]:
+    """The weighted layers among ``nodes``, in topological order; when the stored tensors that
+    are ``learned`` are known (``ModelSource.learned``), constants derived from others are not
+    weights."""
     consumers: dict[str, list[Node]] = {}
     for node in nodes:
         for name in node.inputs:
             consumers.setdefault(name, []).append(node)
-    learned = _LearnedTest(constants)
+    learned_test = _LearnedTest(constants, learned)
     layers: list[Layer] = []
     merged: set[str] = set()
     for node in nodes:
         if node.domain or node.name in merged:
             continue
-        layer = _layer_for(node, learned)
+        layer = _layer_for(node, learned_test)
         if layer is None:
             continue
         if layer.kind == "matmul":
-            bias_add = _bias_add(layer, consumers, learned, constants)
+            bias_add = _bias_add(layer, consumers, learned_test, constants)
             if bias_add is not None:
                 merged.add(bias_add.name)
                 layer = _with_bias(layer, bias_add)
@@ -64,14 +73,18 @@ def find_layers(nodes: list[Node], constants: ConstantTable) -> list[Layer]:
 
 
 class _LearnedTest:
-    """Whether a value name is a learned tensor: a floating-point constant."""
+    """Whether a value name is a learned tensor: a floating-point constant (derived from a
+    learned stored tensor, when those are known)."""
 
-    def __init__(self, constants: ConstantTable) -> None:
+    def __init__(self, constants: ConstantTable, learned: Set[str] | None) -> None:
         self.constants = constants
+        self.learned = learned
 
     def __call__(self, name: str) -> bool:
         value = self.constants.get(name) if name else None
-        return value is not None and is_float(value.dtype)
+        if value is None or not is_float(value.dtype):
+            return False
+        return self.learned is None or self.constants.origins[name] in self.learned
 
     def constant(self, name: str) -> bool:
         return name in self.constants
@@ -103,7 +116,11 @@ def _layer_for(node: Node, learned: _LearnedTest) -> Layer | None:
             tensors["bias"] = inputs[2]
         return _make(node, info.layer, tensors, inputs[1 - const[0]], weight_left=const[0] == 0)
     if info.layer == "embedding" and learned(inputs[0]) and not learned(inputs[1]):
-        return _make(node, "embedding", {"weight": inputs[0]}, inputs[1])
+        # Token ids are what a Gather reads; a Slice or GatherND picks rows by position.
+        ids = inputs[1] if node.op_type == "Gather" else ""
+        return _make(node, "embedding", {"weight": inputs[0]}, ids)
+    if info.layer == "broadcast" and learned(inputs[0]) and learned.size(inputs[0]) > 1:
+        return _make(node, "broadcast", {"weight": inputs[0]}, "")
     if info.layer == "elementwise" and len(inputs) == 2:
         const = [i for i in (0, 1) if learned(inputs[i])]
         if len(const) == 1 and (node.op_type == "PRelu" or learned.size(inputs[const[0]]) > 1):

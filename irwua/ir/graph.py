@@ -81,7 +81,8 @@ class Layer(NamedTuple):
     """A node that holds learned tensors.
 
     ``kind`` is one of: conv, conv_transpose, gemm, matmul, einsum, recurrent, embedding, norm,
-    elementwise. ``weight`` is the main learned tensor exactly as stored in the ONNX graph
+    elementwise, broadcast (a learned tensor repeated into the data, with no ``data_input``).
+    ``weight`` is the main learned tensor exactly as stored in the ONNX graph
     (Gemm: [out, in] when transB=1, else [in, out]; MatMul: [in, out];
     Conv: [out, in/groups, k...]).
     ``tensors`` maps a role ('weight', 'bias', 'R', 'mean', ...) to the constant's value name.

@@ -69,6 +69,11 @@ class Metrics(Section):
             if totals.get("data")
             else "no data: importance is weight magnitude only"
         )
+        if totals["utilization"] is None:
+            return [
+                "  weight usage: no layer has weights irwua can score (ONNX-ML ops keep theirs in "
+                "attributes), so utilization and compression potential do not apply"
+            ]
         lines = [
             f"  weight usage ({source}):",
             f"    utilization {totals['utilization']:.1%} "

@@ -26,6 +26,7 @@ class Provenance(Section):
             ("model file", model.get("path") or "in-memory model"),
             ("sha256", model.get("sha256") or "n/a"),
             ("framework", model.get("framework") or "onnx"),
+            ("exporter", model.get("exporter") or "none (an ONNX model)"),
             ("opset / IR version", f"{model['opset']} / {model['ir_version']}"),
             ("producer", model.get("producer") or "n/a"),
             ("input shapes", shapes or "none"),
