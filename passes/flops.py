@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from irwua.ingest.shape_propagation import taken_branch
 from irwua.ir.graph import Layer, LayerGraph, Node
 from irwua.options import FlopsOptions
 from irwua.passes.op_costs import Cost, OpShapes, formula_for
@@ -229,13 +230,37 @@ def _scope_total(
         costs = {b: _scope_total(b, graph, nodes, notes, branches) for b in node.branches}
         branches.update(costs)
         if node.op_type == "If":
-            chosen = max(costs, key=lambda b: costs[b].flops)
+            taken = taken_branch(node, graph.constants.values)
+            chosen = taken or max(costs, key=lambda b: costs[b].flops)
             total = total + costs[chosen]
-            listed = ", ".join(f"{b}: {c.flops}" for b, c in costs.items())
-            notes.append(f"If '{node.name}': branch FLOPs {listed}; the larger ({chosen}) counts.")
+            if taken is not None:
+                notes.append(f"If '{node.name}' has a constant condition: {taken} counts.")
+            elif not scope:
+                listed = ", ".join(
+                    f"{b.rpartition('.')[2].removesuffix('_branch')} {c.flops:,}"
+                    for b, c in sorted(
+                        costs.items(), key=lambda item: item[0].endswith("else_branch")
+                    )
+                )
+                notes.append(
+                    f"If '{node.name}' chooses a branch at run time (FLOPs {listed}); the larger "
+                    f"counts{_nested_ifs(node, graph)}; per-branch totals are in the JSON "
+                    "(flops.branches)."
+                )
         else:
             total = total + next(iter(costs.values())).scaled(_iterations(node, graph, notes))
     return total
+
+
+def _nested_ifs(node: Node, graph: LayerGraph) -> str:
+    """', as in the N nested Ifs' when the If holds others, else ''."""
+    inner = sum(
+        1
+        for other in graph.nodes
+        if other.op_type == "If" and any(other.scope.startswith(b) for b in node.branches)
+    )
+    plural = "s" if inner > 1 else ""
+    return f", as in the {inner} nested If{plural}" if inner else ""
 
 
 def _iterations(node: Node, graph: LayerGraph, notes: list[str]) -> int:

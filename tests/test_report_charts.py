@@ -57,7 +57,7 @@ def test_summary_of_an_unused_layer_is_zero_not_nan():
 def test_distribution_boxes_are_the_importance_quantiles_not_the_weights(digits, summaries):
     figure = charts.importance_distributions(summaries, "l1")
     boxes = next(c for c in figure.axes[0].collections if isinstance(c, PolyCollection))
-    name = "/12/Gemm"  # reads /9/Gemm's dead units: a quarter of its weights have importance 0
+    name = "12"  # reads layer 9's dead units: a quarter of its weights have importance 0
     index = list(summaries).index(name)
     corners = boxes.get_paths()[index].vertices[:, 1]
     importance = digits["importance"].layers[name].weight

@@ -123,7 +123,9 @@ def test_three_hundred_layers_render():
     analysis = irwua.analyze(deep_mlp(layers=300), passes=["flops"])
     diagram = diagrams.render(diagrams.layer_graph(analysis))
     assert diagram.note is None
-    assert sum(1 for text in _texts(diagram.svg) if text.endswith("/Gemm")) == 300
+    names = {layer.name for layer in analysis.graph.layers}
+    assert len(names) == 300
+    assert sum(1 for text in _texts(diagram.svg) if text in names) == 300
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +143,7 @@ def test_neuron_graph_draws_the_most_important_units(pathways):
     result = pathways["pathways"]
     source = diagrams.neuron_graph(pathways).source
     clusters = _clusters(source)
-    assert list(clusters) == ["image", "/0/Conv", "/3/Conv", "/6/Conv", "/9/Gemm", "/12/Gemm"]
+    assert list(clusters) == ["image", "0", "3", "6", "9", "12"]
     for name, shares in result.neuron_importance.items():
         column = list(clusters).index(name)
         shown = {int(u) for u in re.findall(rf"U{column}_(\d+) \[", clusters[name])}
@@ -156,8 +158,8 @@ def test_neuron_graph_edges_follow_connection_importance(pathways):
     source = diagrams.neuron_graph(pathways).source
     edges = re.findall(r"U4_(\d+) -> U5_(\d+) \[color=\"[^\"]+\" penwidth=([\d.]+)", source)
     assert 0 < len(edges) <= diagrams.EDGES_PER_LINK
-    matrix = result.connections["/9/Gemm", "/12/Gemm"]
-    shown = np.argsort(-result.neuron_importance["/9/Gemm"], kind="stable")[:12]
+    matrix = result.connections["9", "12"]
+    shown = np.argsort(-result.neuron_importance["9"], kind="stable")[:12]
     block = matrix[np.ix_(shown, np.arange(10))]
     row, column = np.unravel_index(np.argmax(block), block.shape)
     widest = max(edges, key=lambda edge: float(edge[2]))

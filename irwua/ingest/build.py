@@ -94,6 +94,7 @@ def _flatten(
                 attrs=attributes(proto, base_dir),
                 scope=scope,
                 branches=tuple(branch for branch, _ in branches),
+                branch_outputs=tuple(tuple(o.name for o in sub.output) for _, sub in branches),
             )
         )
         for branch, sub in branches:

@@ -10,6 +10,10 @@ a pass needs their values.
 Each constant also records its *origin*: the stored tensor it was derived from, so a weight shared
 by two layers (tied embeddings) is counted once.
 
+The weights of recurrent ops (LSTM, GRU, RNN) are folded through any foldable op, Slice and Concat
+included, because exporters build them from the framework's tensors by reordering the gates
+(TorchScript inside an If's branches); such a weight's origin is its first piece's.
+
 Quantized ops (QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger) keep integer weights with a
 scale and zero point; their real-valued weight (q - zero) x scale is added to the table under
 ``dequantized_name(weight)``, with the integer tensor as its origin.
@@ -44,8 +48,10 @@ def collect_constants(
     table = ConstantTable()
     for tensor in initializers:
         table.add(tensor.name, tensor_to_array(tensor, base_dir))
+    nodes = list(nodes)
+    recurrent = _recurrent_weight_values(nodes)
     for node in nodes:
-        _fold_node(node, opset, table)
+        _fold_node(node, opset, table, recurrent)
         info = op_info(node.op_type, node.domain)
         if info is not None and info.quantized is not None:
             _dequantize_operands(node, info.quantized, table)
@@ -92,12 +98,40 @@ def _dequantize_bias(node: Node, layout: QuantizedLayout, table: ConstantTable) 
     table.add(dequantized_name(bias), value, table.origins[bias])
 
 
-def _fold_node(node: Node, opset: int, table: ConstantTable) -> None:
-    """Fold a creating op, or an op that keeps one constant's values (``Fold.keeps_origin``)."""
+_RECURRENT_OPS = ("LSTM", "GRU", "RNN")
+_RECURRENT_WEIGHTS = (1, 2, 3)  # W, R, B
+
+
+def _recurrent_weight_values(nodes: list[Node]) -> set[str]:
+    """The values that recurrent ops' W, R and B are computed from through foldable ops."""
+    producers = {output: node for node in nodes for output in node.outputs}
+    wanted: set[str] = set()
+    pending = [
+        node.inputs[i]
+        for node in nodes
+        if node.op_type in _RECURRENT_OPS and not node.domain
+        for i in _RECURRENT_WEIGHTS
+        if i < len(node.inputs) and node.inputs[i]
+    ]
+    while pending:
+        name = pending.pop()
+        producer = producers.get(name)
+        if name in wanted or producer is None or producer.op_type not in FOLDS:
+            continue
+        wanted.add(name)
+        pending.extend(i for i in producer.inputs if i)
+    return wanted
+
+
+def _fold_node(node: Node, opset: int, table: ConstantTable, recurrent: set[str]) -> None:
+    """Fold a creating op, an op that keeps one constant's values (``Fold.keeps_origin``), or an
+    op that computes a recurrent weight (``recurrent``: its origin is its first input's)."""
     fold = FOLDS.get(node.op_type) if not node.domain else None
     if fold is None or len(node.outputs) != 1:
         return
-    if not fold.keeps_origin and category_of(node.op_type) != Category.CREATION:
+    builds_weight = node.outputs[0] in recurrent
+    creates = category_of(node.op_type) == Category.CREATION
+    if not (fold.keeps_origin or creates or builds_weight):
         return
     if not all(name in table for name in node.inputs if name):
         return
@@ -106,5 +140,6 @@ def _fold_node(node: Node, opset: int, table: ConstantTable) -> None:
         value = fold.evaluate(inputs, node.attrs, opset)
     except (ValueError, TypeError, KeyError, IndexError):
         return  # Not foldable here: the value stays an activation as far as irwua knows.
-    origin = table.origins[node.inputs[0]] if fold.keeps_origin else None
+    keeps = fold.keeps_origin or (builds_weight and not creates)
+    origin = table.origins[node.inputs[0]] if keeps and node.inputs and node.inputs[0] else None
     table.add(node.outputs[0], value, origin)

@@ -58,9 +58,17 @@ def propagate_shapes(
     for name, array in constants.values.items():
         known[name] = TensorInfo(name, tuple(array.shape), array.dtype)
     values: dict[str, object] = dict(constants.values)
+    branches = _Branches()
     try:
         for node in nodes:
-            _infer_node(node, known, values, opset)
+            branches.leave(node.scope, known, values)
+            if node.scope and node.scope not in branches.open:
+                raise NotCovered  # a Loop or Scan body, whose inputs change per iteration
+            if node.op_type == "If" and not node.domain:
+                branches.enter(node)
+            else:
+                _infer_node(node, known, values, opset)
+        branches.leave("", known, values)
     except (NotCovered, KeyError, IndexError, TypeError, ValueError, ZeroDivisionError):
         return None
     if not _agrees(known, declared, symbols):
@@ -74,7 +82,7 @@ def _infer_node(
     """Add the shapes and dtypes of ``node``'s outputs to ``known`` (and small values to
     ``values``). The outputs of a node that ``irwua.ingest.constants`` folded are known already: the
     rule must give the same shape, and gives the dtype (the spec's, where a fold may differ)."""
-    if node.domain or node.scope or node.branches:
+    if node.domain or node.branches:
         raise NotCovered
     rule = rule_for(node.op_type)
     if rule is None or opset < op_info(node.op_type).since:
@@ -99,6 +107,54 @@ def _infer_node(
     computable = node.op_type in FOLDS or node.op_type == "Shape"
     if computable and not folded and node.outputs[0] in known:
         _track_value(node, operands, opset, known, values)
+
+
+class _Branches:
+    """The If ops whose branches are being sized: a branch's nodes see the outer scope's shapes
+    and values, and come right after their If (``irwua.ingest.build``). When the nodes of an If's
+    branches are done, its outputs take the shapes of the branch its condition picks, or, when
+    the condition is not known before running, the shapes both branches agree on."""
+
+    def __init__(self) -> None:
+        self.pending: list[Node] = []
+        self.open: set[str] = set()
+
+    def enter(self, node: Node) -> None:
+        self.pending.append(node)
+        self.open.update(node.branches)
+
+    def leave(self, scope: str, known: dict[str, TensorInfo], values: Mapping[str, object]) -> None:
+        """Resolve the pending Ifs that a node in ``scope`` is outside of (innermost first)."""
+        while self.pending and not any(
+            scope == b or scope.startswith(f"{b}/") for b in self.pending[-1].branches
+        ):
+            node = self.pending.pop()
+            self.open.difference_update(node.branches)
+            _if_outputs(node, known, values)
+
+
+def _if_outputs(node: Node, known: dict[str, TensorInfo], values: Mapping[str, object]) -> None:
+    taken = taken_branch(node, values)
+    candidates = [
+        [known[name] for name in outputs]
+        for branch, outputs in zip(node.branches, node.branch_outputs, strict=True)
+        if taken is None or branch == taken
+    ]
+    for index, name in enumerate(node.outputs):
+        infos = {(c[index].shape, c[index].dtype) for c in candidates}
+        if len(infos) != 1:
+            raise NotCovered  # the branches differ and the condition is only known at run time
+        shape, dtype = infos.pop()
+        known[name] = TensorInfo(name, shape, dtype)
+
+
+def taken_branch(node: Node, values: Mapping[str, object]) -> str | None:
+    """The branch scope an If takes when its condition's value is known, else None."""
+    condition = values.get(node.inputs[0]) if node.inputs else None
+    if condition is None or np.asarray(condition).size != 1:
+        return None
+    suffix = ".then_branch" if bool(np.asarray(condition).reshape(-1)[0]) else ".else_branch"
+    return next((b for b in node.branches if b.endswith(suffix)), None)
 
 
 def _track_value(

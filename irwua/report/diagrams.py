@@ -37,8 +37,14 @@ from irwua.report.svg import inline_svg
 if TYPE_CHECKING:
     from irwua.ir.graph import Layer, LayerGraph
 
-DOT_TIMEOUT = 60.0
-"""Seconds ``dot`` may take for one diagram."""
+DOT_TIMEOUT = 20.0
+"""Seconds ``dot`` may take for one diagram (a loaded machine's margin over the few seconds that
+the fast layout takes on 500-layer graphs)."""
+LARGE_GRAPH_EDGES = 400
+"""Layer graphs with more edges than this are laid out with ``FAST_LAYOUT``."""
+FAST_LAYOUT = {"nslimit": "0.2", "nslimit1": "0.2", "mclimit": "0.01", "splines": "line"}
+"""dot's network-simplex and crossing-minimisation passes cut short, and straight edges: a
+DenseNet-121's 1,020 edges take 2.9 s instead of more than 60 (``docs/measured-choices.md``)."""
 UNITS_PER_LAYER = 12
 NEURON_LAYER_LIMIT = 12
 """The neuron-level diagram is drawn for models with at most this many unit layers."""
@@ -166,6 +172,8 @@ def layer_graph(analysis: AnalysisLike) -> Diagram:
     for index, name in enumerate(graph.outputs):
         for layer in graph.nearest_layers(name, upstream=True):
             dot.edge(ids[layer.name], f"O{index}")
+    if dot.source.count(" -> ") > LARGE_GRAPH_EDGES:
+        dot.graph_attr.update(FAST_LAYOUT)
     fill = " (fill: utilization, red = least used)" if "metrics" in analysis.results else ""
     caption = (
         f"Boxes are weighted layers{fill}; arrows go through the parameter-free ops between "
