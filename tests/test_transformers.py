@@ -205,7 +205,7 @@ def analysed(request) -> Analysed:
     use_cache = getattr(model.config, "use_cache", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        analysis = irwua.analyze(model, data, passes=["flops"])
+        analysis = irwua.analyze(model, data, passes=["flops", "metrics"])
     return Analysed(model, data, analysis, _reference_macs(model, data), use_cache)
 
 
@@ -241,6 +241,16 @@ def test_every_weighted_module_is_a_layer_named_by_its_path(analysed):
     assert None not in names
     assert set(names) <= set(modules)
     assert all(held & set(names) for held in owners.values())
+
+
+def test_importance_and_metrics_run_on_the_data(analysed):
+    """Every layer scored on the data (two embeddings reading the same ids included: Swin)."""
+    scores = analysed.analysis["importance"].layers
+    assert set(scores) == {layer.name for layer in analysed.analysis.graph.layers}
+    assert all(np.isfinite(score.weight).all() for score in scores.values())
+    totals = analysed.analysis.to_dict()["totals"]
+    assert 0 < totals["utilization"] <= 1
+    assert totals["scored_weights"] <= totals["params"]
 
 
 def test_the_export_is_recorded_and_says_what_it_changed(analysed):

@@ -103,7 +103,7 @@ def instrument(
     builder = _Builder(graph, opset)
     for index, capture in enumerate(captures):
         builder.add(index, capture)
-    for tensor in expose:
+    for tensor in dict.fromkeys(expose):  # two embeddings may read the same ids
         builder.expose(tensor)
     return copy
 
