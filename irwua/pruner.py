@@ -29,6 +29,7 @@ from irwua.errors import IrwuaError, root_reason
 from irwua.ingest.build import build_graph
 from irwua.ingest.model_file import model_files
 from irwua.ir.graph import LayerGraph
+from irwua.ir.source import ModelSource
 from irwua.options import Options
 from irwua.passes import PASSES
 from irwua.passes.flops import Counts
@@ -141,7 +142,10 @@ def prune_model(
     outputs = predict(pruned, evaluation, options.batch_size, "pruned model", options.progress)
     label_array = None if analysis.labels is None else analysis.labels[: len(reference)]
     batch = next(iter(evaluation.batches(options.batch_size)))
-    after_graph = build_graph(graph.source._replace(proto=proto, sha256=None), _shapes(graph))
+    after_source = graph.source._replace(
+        proto=proto, sha256=None, learned=_learned_after(graph.source, proto)
+    )
+    after_graph = build_graph(after_source, _shapes(graph))
     after_flops = PassManager(after_graph, PASSES, options).run(["flops"])["flops"].total
     return Pruned(
         proto=proto,
@@ -223,6 +227,16 @@ def _stats(
         bytes=stored_bytes(proto, graph.constants.values),
         latency_ms=_latency(session, batch),
     )
+
+
+def _learned_after(source: ModelSource, pruned: onnx.ModelProto) -> frozenset[str] | None:
+    """The learned tensors of the pruned model: the original's, and the initializers pruning
+    wrote (every one replaces a layer's learned tensor)."""
+    if source.learned is None:
+        return None
+    before = {tensor.name for tensor in source.proto.graph.initializer}
+    written = {t.name for t in pruned.graph.initializer if t.name not in before}
+    return source.learned | written
 
 
 def _nonzero(graph: LayerGraph) -> int:

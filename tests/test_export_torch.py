@@ -330,3 +330,15 @@ def test_cli_refuses_weights_without_a_model(tmp_path, capsys):
     assert main([*command, "--trust-code", "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert "not a model" in error and error.count("\n") == 1
+
+
+def test_pruning_a_torch_module_keeps_its_learned_tensors_counted():
+    """The pruned tensors get new names; they are the module's learned tensors all the same."""
+    model = MLP()
+    data = np.random.default_rng(0).standard_normal((64, 12)).astype(np.float32)
+    params = sum(p.numel() for p in model.parameters())
+    zeroed = irwua.prune_model(model, data, ratio=0.5)
+    assert zeroed.before.params == zeroed.after.params == params
+    assert zeroed.after.nonzero < params
+    shrunk = irwua.prune_model(model, data, ratio=0.5, structured=True)
+    assert 0 < shrunk.after.params < params
