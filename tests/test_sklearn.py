@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
 
 import irwua
 
-pytest.importorskip("skl2onnx")
-from skl2onnx import to_onnx  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
+to_onnx = pytest.importorskip("skl2onnx").to_onnx
 
 TRAIN = 1400
 
