@@ -13,6 +13,7 @@ import os
 import platform
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,3 +152,19 @@ def print_ratio(medians: Mapping[str, float], numerator: str, denominator: str) 
     verdict = "not slower" if ratio <= 1.0 else "SLOWER"
     print(f"ratio {numerator}/{denominator} = {ratio:.2f}  ({numerator} {verdict})")
     return ratio
+
+
+def peak_rss(argv: list[str]) -> tuple[float, float, str]:
+    """Run ``argv`` as a fresh process; return (peak RSS in MB, wall seconds, stdout)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        error = process.stderr.read().decode(errors="replace")
+        process.stderr.close()
+        out.seek(0)
+        stdout = out.read().decode(errors="replace")
+    if status != 0:
+        raise CommandFailed(f"exit status {status}: {' '.join(argv)}\n{error[-2000:]}")
+    return usage.ru_maxrss / 1024, seconds, stdout  # Linux reports kilobytes

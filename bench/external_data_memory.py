@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
 
-from common import REPO_ROOT, CommandFailed, machine_info
+from common import CommandFailed, machine_info, peak_rss
 from corpus import write_external_model
 
 LAYERS = 4
@@ -47,22 +44,6 @@ import onnx
 model = onnx.load(sys.argv[1])
 print(sum(len(t.raw_data) for t in model.graph.initializer))
 """
-
-
-def peak_rss(argv: list[str]) -> tuple[float, float, str]:
-    """Run ``argv`` as a fresh process; return (peak RSS in MB, wall seconds, stdout)."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - start
-        error = process.stderr.read().decode(errors="replace")
-        process.stderr.close()
-        out.seek(0)
-        stdout = out.read().decode(errors="replace")
-    if status != 0:
-        raise CommandFailed(f"exit status {status}: {' '.join(argv)}\n{error[-2000:]}")
-    return usage.ru_maxrss / 1024, seconds, stdout  # Linux reports kilobytes
 
 
 def commands(big: pathlib.Path, tiny: pathlib.Path, out: pathlib.Path) -> dict[str, list[str]]:

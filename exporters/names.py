@@ -10,7 +10,7 @@ the exporter folded that BatchNorm into it, and the node gets a note saying so.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import onnx
 
@@ -18,34 +18,36 @@ Owners = Callable[[str], Sequence[str]]
 
 
 def name_nodes(
-    nodes: Sequence[onnx.NodeProto],
+    nodes: Iterable[tuple[str, onnx.NodeProto]],
     sources: Mapping[str, Sequence[str]],
     sizes: Mapping[str, int],
     tensor_owners: Owners,
     scope_owner: Callable[[onnx.NodeProto], str | None],
     norms: Collection[str],
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """``(layer_names, layer_notes)``: ONNX node name -> framework name, and -> a fold note.
+    """``(layer_names, layer_notes)``: node name -> framework name, and -> a fold note.
 
-    ``sources`` lists the stored tensors each node reads (in input order), ``sizes`` their element
+    ``nodes`` pairs each node with the name irwua gives it (``irwua.ingest.build.named_nodes``),
+    by which the results and ``sources`` are keyed. ``sources`` lists the stored tensors each
+    node reads (in input order), ``sizes`` their element
     counts, ``tensor_owners`` names the layers owning a tensor (the first is its home, the others
     share it), ``scope_owner`` the layer a node was exported in, and ``norms`` are the names of
     the framework's BatchNorm layers.
     """
     names: dict[str, str] = {}
     notes: dict[str, str] = {}
-    for node in nodes:
-        tensors = sorted(sources.get(node.name, ()), key=lambda t: -sizes.get(t, 0))
+    for name, node in nodes:
+        tensors = sorted(sources.get(name, ()), key=lambda t: -sizes.get(t, 0))
         scope = scope_owner(node)
         owners = list(dict.fromkeys(_owner(tensor_owners(t), scope) for t in tensors))
         owners = [owner for owner in owners if owner]
         primary = owners[0] if owners else scope
         if primary is None:
             continue
-        names[node.name] = primary
+        names[name] = primary
         folded = dict.fromkeys(o for o in (*owners[1:], scope) if o in norms and o != primary)
         if folded:
-            notes[node.name] = "; ".join(f"BatchNorm '{o}' folded into this layer" for o in folded)
+            notes[name] = "; ".join(f"BatchNorm '{o}' folded into this layer" for o in folded)
     return names, notes
 
 

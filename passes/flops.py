@@ -114,10 +114,11 @@ def run_flops(context: PassContext) -> FlopsResult:
         nodes[node.name] = _per_sample(cost, batch) + _storage(node, graph, batch)
     notes: list[str] = []
     branches: dict[str, Counts] = {}
-    compute = _scope_total("", graph, nodes, notes, branches)
+    repeats: dict[str, int] = {"": 1}
+    compute = _scope_total("", graph, nodes, notes, branches, repeats)
     params, weight_bytes = _stored_weights(graph)
     total = compute._replace(params=params, weight_bytes=weight_bytes)
-    layers = {layer.name: _layer_counts(layer, nodes) for layer in graph.layers}
+    layers = {layer.name: _layer_counts(layer, nodes, repeats) for layer in graph.layers}
     by_op: dict[str, Counts] = {}
     for node in graph.nodes:
         by_op[node.op_type] = by_op.get(node.op_type, Counts()) + nodes[node.name]
@@ -204,11 +205,13 @@ def _stored(tensor: str, graph: LayerGraph) -> tuple[int, int]:
     return int(value.size), int(value.size) * origin.dtype.itemsize
 
 
-def _layer_counts(layer: Layer, nodes: Mapping[str, Counts]) -> Counts:
+def _layer_counts(layer: Layer, nodes: Mapping[str, Counts], repeats: Mapping[str, int]) -> Counts:
+    """A layer's counts per run of the model: a layer in a Loop's body counts once per
+    iteration."""
     counts = Counts()
     for name in layer.nodes:
         counts = counts + nodes[name]
-    return counts
+    return counts.scaled(repeats.get(layer.scope, 1))
 
 
 def _scope_total(
@@ -217,9 +220,11 @@ def _scope_total(
     nodes: Mapping[str, Counts],
     notes: list[str],
     branches: dict[str, Counts],
+    repeats: dict[str, int],
 ) -> Counts:
     """Sum the nodes of one (sub)graph; control-flow nodes add their subgraphs' totals, which are
-    also recorded in ``branches``."""
+    also recorded in ``branches``, and ``repeats`` records how often each subgraph runs per run
+    of the model."""
     total = Counts()
     for node in graph.nodes:
         if node.scope != scope:
@@ -227,7 +232,9 @@ def _scope_total(
         total = total + nodes[node.name]
         if not node.branches:
             continue
-        costs = {b: _scope_total(b, graph, nodes, notes, branches) for b in node.branches}
+        iterations = 1 if node.op_type == "If" else _iterations(node, graph, notes)
+        repeats.update(dict.fromkeys(node.branches, repeats[scope] * iterations))
+        costs = {b: _scope_total(b, graph, nodes, notes, branches, repeats) for b in node.branches}
         branches.update(costs)
         if node.op_type == "If":
             taken = taken_branch(node, graph.constants.values)
@@ -248,7 +255,7 @@ def _scope_total(
                     "(flops.branches)."
                 )
         else:
-            total = total + next(iter(costs.values())).scaled(_iterations(node, graph, notes))
+            total = total + next(iter(costs.values())).scaled(iterations)
     return total
 
 

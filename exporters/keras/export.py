@@ -8,7 +8,11 @@ SavedModel is converted through its ``serving_default`` signature. Inputs keep T
 
 from __future__ import annotations
 
+import math
 import os
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +38,49 @@ def load_tensorflow(model: Any, example: Any, trust_code: bool = False) -> Loade
             model = _load_file(path, trust_code)
         function, specs, naming, params = _traced(model, example)
         try:
-            proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=OPSET)
+            with _as_written():
+                proto, _ = tf2onnx.convert.from_function(
+                    function, input_signature=specs, opset=OPSET
+                )
         except Exception as exc:  # tf2onnx and TensorFlow raise many types
             raise IrwuaError(
                 f"tf2onnx could not convert the model to ONNX ({root_reason(exc)}); check that "
                 "the model runs in a tf.function, or convert it yourself and analyze the .onnx "
                 "file."
             ) from exc
+    _freeze_captured_tensors(proto, function.get_concrete_function(*specs))
     _name_batch_axis(proto)
     names, layer_notes = naming.name_nodes(proto.graph)
     notes = []
-    zeros = _all_zero_values(model)
+    zeros = _dropped_zero_values(model, proto.graph)
     if zeros:
         notes.append(
             f"tf2onnx drops additions of all-zero tensors, so the graph does not store the {zeros} "
             "parameters whose values are all zero (such as the biases of an untrained layer)."
         )
-    if naming.norms:
+    if naming.by_value:
+        layers = ", ".join(f"'{name}'" for name in sorted(naming.by_value))
         notes.append(
-            "tf2onnx turns every BatchNormalization into a per-channel scale and shift, folded "
-            "into the preceding convolution where it can, so the graph stores fewer numbers than "
-            "Keras counts (moving mean and variance included)."
+            f"The statistics that {layers} hold (a Normalization layer's mean and variance) are "
+            "constants in the graph, which irwua counts as parameters; Keras counts adapted "
+            "statistics as non-trainable weights (with a sample count the graph does not use) and "
+            "statistics given to the layer's constructor not at all."
+        )
+    extra = _second_lstm_biases(proto.graph, names)
+    if extra:
+        listed = ", ".join(f"'{name}' {count:,}" for name, count in extra.items())
+        notes.append(
+            "ONNX's LSTM stores an input and a recurrent bias where Keras' LSTM has one, so irwua "
+            f"counts more numbers than Keras for these layers ({listed}: the recurrent half, "
+            "which tf2onnx fills with zeros)."
+        )
+    norms = _batchnorm_sizes(model)
+    if norms:
+        notes.append(
+            f"tf2onnx turns each of the {len(norms)} BatchNormalization layers into a per-channel "
+            "scale and shift, the scale folded into the preceding convolution where it can, so "
+            f"the graph stores at most half of the {sum(norms):,} numbers Keras counts for them "
+            "(gamma, beta, moving mean and variance)."
         )
     return LoadedModel(
         source=ModelSource.of_file(proto, path),
@@ -93,10 +119,71 @@ def _variables(model: Any) -> tuple[Any, ...]:
     return tuple(variables or ())
 
 
-def _all_zero_values(model: Any) -> int:
-    """Elements of the model's floating-point variables that are entirely zero."""
+def _dropped_zero_values(model: Any, graph: onnx.GraphProto) -> int:
+    """Elements of the model's all-zero floating-point variables that the graph does not store
+    (tf2onnx removes additions of zeros; a zero tensor it keeps, as a Loop's input, is matched
+    by size)."""
     values = (np.asarray(variable.numpy()) for variable in _variables(model))
-    return sum(v.size for v in values if v.dtype.kind == "f" and v.size and not v.any())
+    missing = Counter(v.size for v in values if v.dtype.kind == "f" and v.size and not v.any())
+    for tensor in graph.initializer:
+        size = math.prod(tensor.dims)
+        floats = tensor.data_type == onnx.TensorProto.FLOAT
+        if missing[size] and floats and not onnx.numpy_helper.to_array(tensor).any():
+            missing[size] -= 1
+    return sum(size * count for size, count in missing.items())
+
+
+def _second_lstm_biases(graph: onnx.GraphProto, names: Mapping[str, str]) -> dict[str, int]:
+    """Per Keras layer, the size of the recurrent biases of its ONNX LSTM ops (Keras has none)."""
+    sizes = {t.name: math.prod(t.dims) for t in graph.initializer}
+    extra: dict[str, int] = {}
+    for node in graph.node:
+        if node.op_type == "LSTM" and len(node.input) > 3 and node.input[3] in sizes:
+            layer = names.get(node.name, node.name)
+            extra[layer] = extra.get(layer, 0) + sizes[node.input[3]] // 2
+    return extra
+
+
+def _batchnorm_sizes(model: Any) -> list[int]:
+    """The number of values Keras counts for each BatchNormalization layer of the model."""
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is None:
+        return []
+    return [
+        int(layer.count_params())
+        for layer in flatten(include_self=False, recursive=True)
+        if "BatchNormalization" in type(layer).__name__
+    ]
+
+
+@contextmanager
+def _as_written() -> Iterator[None]:
+    """Convert the model's ops as they are, so that the layers and their names do not depend on
+    the weights' values: without TensorFlow's constant folding (grappler's, which removes
+    additions of all-zero tensors and pushes BatchNorm scales into convolutions, so an untrained
+    model has other layers than the same model after one training step) and without tf2onnx's
+    merging of identical constants (an untrained model's BatchNorms hold identical vectors:
+    one layer would read another's tensor and take its name)."""
+    from tensorflow.python.grappler import tf_optimizer
+    from tf2onnx.optimizer import _optimizers as optimizers
+
+    optimize = tf_optimizer.OptimizeGraph
+
+    def without_folding(config: Any, *args: Any, **kwargs: Any) -> Any:
+        chosen = config.graph_options.rewrite_options.optimizers
+        kept = [name for name in chosen if name != "constfold"]
+        del chosen[:]
+        chosen.extend(kept)
+        return optimize(config, *args, **kwargs)
+
+    merge = optimizers.pop("merge_duplication", None)
+    tf_optimizer.OptimizeGraph = without_folding
+    try:
+        yield
+    finally:
+        tf_optimizer.OptimizeGraph = optimize
+        if merge is not None:
+            optimizers["merge_duplication"] = merge
 
 
 def _require_tf2onnx() -> Any:
@@ -227,6 +314,24 @@ def _spec_dtype(array: np.ndarray) -> Any:
 def _input_name(tensor: Any, index: int) -> str:
     name = getattr(tensor, "name", "") or f"input_{index}"
     return name.split(":")[0]
+
+
+def _freeze_captured_tensors(proto: onnx.ModelProto, concrete: Any) -> None:
+    """Make the tensors the traced function captured by value (a ``Normalization`` layer's mean
+    and variance) constants: tf2onnx lists them among the graph's inputs, where they would
+    have to be fed with every sample."""
+    import tensorflow as tf
+
+    values = {
+        internal.name: external
+        for external, internal in concrete.graph.captures
+        if internal.dtype != tf.resource and hasattr(external, "numpy")
+    }
+    graph = proto.graph
+    frozen = [vi for vi in graph.input if vi.name in values]
+    for vi in frozen:
+        graph.input.remove(vi)
+        graph.initializer.append(onnx.numpy_helper.from_array(values[vi.name].numpy(), vi.name))
 
 
 def _name_batch_axis(proto: onnx.ModelProto) -> None:

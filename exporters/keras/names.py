@@ -18,6 +18,7 @@ from typing import Any
 import onnx
 
 from irwua.exporters.names import name_nodes
+from irwua.ingest.build import named_nodes
 
 
 class KerasNames:
@@ -29,23 +30,37 @@ class KerasNames:
         scopes: dict[tuple[str, ...], str],
         norms: set[str],
         renamed: bool = False,
+        by_value: frozenset[str] = frozenset(),
     ) -> None:
-        """``renamed``: scopes may appear in the graph made unique (``dense`` as ``dense_1``)."""
+        """``renamed``: scopes may appear in the graph made unique (``dense`` as ``dense_1``);
+        ``by_value``: layers whose tensors the function captured as values, not variables."""
         self.reads = reads
         self.scopes = scopes
         self.norms = norms
         self.renamed = renamed
+        self.by_value = by_value
 
     @classmethod
     def for_keras(cls, model: Any, concrete: Any) -> KerasNames:
-        """From a Keras model and the concrete function traced from its call."""
+        """From a Keras model and the concrete function traced from its call.
+
+        The innermost layer owns a variable, except that a recurrent layer owns its cell's. A
+        layer owns its variables and the tensors it holds as attributes (a ``Normalization``
+        layer's mean and variance, which the function captures by value)."""
         owners: dict[int, str] = {}
         norms: set[str] = set()
-        for layer in model._flatten_layers(include_self=True, recursive=True):
+        layers = list(model._flatten_layers(include_self=True, recursive=True))
+        cells = {id(layer.cell) for layer in layers if hasattr(layer, "cell")}
+        for layer in layers:
+            if id(layer) in cells:
+                continue  # an RNN layer's cell: its weights are the RNN layer's
             if "BatchNormalization" in type(layer).__name__:
                 norms.add(layer.name)
             for variable in layer.weights:  # the innermost layer comes last and wins
                 owners[id(_handle(variable))] = layer.name
+            for value in vars(layer).values():
+                if type(value).__name__ == "EagerTensor":
+                    owners[id(value)] = layer.name
         return cls._from_reads(concrete, owners, norms)
 
     @classmethod
@@ -60,22 +75,33 @@ class KerasNames:
 
     @classmethod
     def _from_reads(cls, concrete: Any, owners: dict[int, str], norms: set[str]) -> KerasNames:
-        """Owners by the ops reading the captured variables, and the scopes those ops are in."""
-        captured = {
-            internal.name: owners[id(external)]
-            for external, internal in concrete.graph.captures
-            if id(external) in owners
-        }
+        """Owners by the ops reading the captured variables (or by the tensors captured by
+        value), and the scopes those ops are in."""
         reads: dict[str, str] = {}
         scopes: dict[tuple[str, ...], str] = {}
+
+        def own(tensor: str, op_name: str, layer: str) -> None:
+            reads[tensor] = layer
+            scope = _layer_scope(op_name, layer.rpartition("/")[2])
+            if scope:
+                scopes[scope] = layer
+
+        handles: dict[str, str] = {}
+        by_value: set[str] = set()
+        for external, internal in concrete.graph.captures:
+            layer = owners.get(id(external))
+            if layer is None:
+                continue
+            if internal.dtype.name == "resource":
+                handles[internal.name] = layer
+                own(internal.name, internal.op.name, layer)  # the variable, frozen in its place
+            else:
+                own(internal.name, internal.op.name, layer)
+                by_value.add(layer)
         for op in concrete.graph.get_operations():
-            if op.type == "ReadVariableOp" and op.inputs[0].name in captured:
-                layer = captured[op.inputs[0].name]
-                reads[op.outputs[0].name] = layer
-                scope = _layer_scope(op.name, layer.rpartition("/")[2])
-                if scope:
-                    scopes[scope] = layer
-        return cls(reads, scopes, norms)
+            if op.type == "ReadVariableOp" and op.inputs[0].name in handles:
+                own(op.outputs[0].name, op.name, handles[op.inputs[0].name])
+        return cls(reads, scopes, norms, by_value=frozenset(by_value))
 
     @classmethod
     def for_variables(cls, variables: Iterable[Any]) -> KerasNames:
@@ -117,19 +143,38 @@ class KerasNames:
         return exact
 
     def name_nodes(self, graph: onnx.GraphProto) -> tuple[dict[str, str], dict[str, str]]:
+        """Names for the graph's nodes and those of its subgraphs (a recurrent layer's Loop
+        body), keyed by the names irwua gives them."""
+        named = [(name, node) for name, _, node in named_nodes(graph)]
         sizes = {t.name: math.prod(t.dims) for t in graph.initializer}
-        sources = {n.name: [i for i in n.input if i in sizes] for n in graph.node}
+        sources = {name: [i for i in node.input if i in sizes] for name, node in named}
+        producers = {output: node for _, node in named for output in node.output}
         return name_nodes(
-            graph.node,
+            named,
             sources,
             sizes,
             lambda tensor: [owner] if (owner := self.owner(tensor)) else [],
-            lambda node: self.owner(node.name),
+            lambda node: self._scope_owner(node, producers),
             self.norms,
         )
 
+    def _scope_owner(
+        self, node: onnx.NodeProto, producers: dict[str, onnx.NodeProto]
+    ) -> str | None:
+        """The layer a node was converted from: by its name, or, for a recurrent op that
+        tf2onnx's rewriter made (``LSTM__33``, weights renamed too), by the op that computes its
+        input sequence (the layer's own transpose to time-major)."""
+        owner = self.owner(node.name)
+        if owner is None and node.op_type in _RECURRENT and node.input:
+            producer = producers.get(node.input[0])
+            while producer is not None and "/" not in producer.name and producer.input:
+                producer = producers.get(producer.input[0])
+            owner = self.owner(producer.name) if producer is not None else None
+        return owner
+
 
 _RENAMED = re.compile(r"(_\d+)+")
+_RECURRENT = ("LSTM", "GRU", "RNN")
 
 
 def _handle(variable: Any) -> Any:

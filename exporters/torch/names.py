@@ -75,7 +75,8 @@ class TorchNames:
         self, nodes: Sequence[onnx.NodeProto], sources: Mapping[str, Sequence[str]]
     ) -> tuple[dict[str, str], dict[str, str]]:
         sizes = {name: int(t.numel()) for name, t in self.tensors.items()}
-        return name_nodes(nodes, sources, sizes, self.owners, self.scope, self.norms)
+        named = ((node.name, node) for node in nodes)
+        return name_nodes(named, sources, sizes, self.owners, self.scope, self.norms)
 
     def stored_statistics(self, sources: Mapping[str, Sequence[str]]) -> int:
         """Elements of the BatchNorm statistics (learned buffers, not parameters) nodes read."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import onnx
@@ -65,24 +65,15 @@ def build_graph(
 def nodes_and_constants(source: ModelSource, opset: int) -> tuple[list[Node], ConstantTable]:
     """Every op of the model (subgraph ops flattened, topologically ordered) and its constant
     tensors: what shape inference and the layer graph are built from."""
-    nodes = _flatten(source.proto.graph, scope="", used={}, base_dir=source.base_dir)
+    nodes = _flatten(source.proto.graph, source.base_dir)
     constants = collect_constants(initializers(source.proto.graph), nodes, opset, source.base_dir)
     return nodes, constants
 
 
-def _flatten(
-    graph: onnx.GraphProto, scope: str, used: dict[str, int], base_dir: Path | None
-) -> list[Node]:
-    """All nodes in topological order, subgraph nodes right after the node that owns them.
-
-    Names are unique: a repeated name gets the first free ``#k`` suffix; ``used`` counts the
-    suffixes tried per name, so de-duplicating n nodes of one name is linear in n."""
+def _flatten(graph: onnx.GraphProto, base_dir: Path | None) -> list[Node]:
+    """All nodes in topological order, subgraph nodes right after the node that owns them."""
     nodes: list[Node] = []
-    for index, proto in enumerate(graph.node):
-        name = proto.name or f"{proto.op_type}_{index}"
-        if scope:
-            name = f"{scope}/{name}"
-        name = _unique(name, used)
+    for name, scope, proto in named_nodes(graph):
         branches = [(f"{name}.{attr}", sub) for attr, sub in subgraphs(proto)]
         nodes.append(
             Node(
@@ -95,11 +86,31 @@ def _flatten(
                 scope=scope,
                 branches=tuple(branch for branch, _ in branches),
                 branch_outputs=tuple(tuple(o.name for o in sub.output) for _, sub in branches),
+                branch_inputs=tuple(tuple(i.name for i in sub.input) for _, sub in branches),
             )
         )
-        for branch, sub in branches:
-            nodes.extend(_flatten(sub, branch, used, base_dir))
     return nodes
+
+
+def named_nodes(
+    graph: onnx.GraphProto, scope: str = "", used: dict[str, int] | None = None
+) -> Iterator[tuple[str, str, onnx.NodeProto]]:
+    """``(name, scope, node)`` for every node, subgraph nodes right after the node that owns
+    them: the names irwua gives nodes (a front-end keys its layer names by them).
+
+    A subgraph's scope is its owner's name and attribute (``loop.body``), and a subgraph node's
+    name starts with its scope. Names are unique: a repeated name gets the first free ``#k``
+    suffix; ``used`` counts the suffixes tried per name, so de-duplicating n nodes of one name is
+    linear in n."""
+    used = {} if used is None else used
+    for index, proto in enumerate(graph.node):
+        name = proto.name or f"{proto.op_type}_{index}"
+        if scope:
+            name = f"{scope}/{name}"
+        name = _unique(name, used)
+        yield name, scope, proto
+        for attr, sub in subgraphs(proto):
+            yield from named_nodes(sub, f"{name}.{attr}", used)
 
 
 def _unique(name: str, used: dict[str, int]) -> str:

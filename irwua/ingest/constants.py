@@ -10,9 +10,14 @@ a pass needs their values.
 Each constant also records its *origin*: the stored tensor it was derived from, so a weight shared
 by two layers (tied embeddings) is counted once.
 
-The weights of recurrent ops (LSTM, GRU, RNN) are folded through any foldable op, Slice and Concat
-included, because exporters build them from the framework's tensors by reordering the gates
-(TorchScript inside an If's branches); such a weight's origin is its first piece's.
+A Split of a constant is folded into its pieces (tf2onnx splits a recurrent layer's stacked
+biases); each piece is its own origin, as a Slice's result is, so the pieces add up. The weights
+of recurrent ops (LSTM, GRU, RNN) are folded through any foldable op, Slice and Concat included,
+because exporters build them from the framework's tensors by reordering the gates (TorchScript
+inside an If's branches); such a weight's origin is its first piece's.
+
+A Loop passes its weights to its body as loop-carried values that the body hands back unchanged
+(tf2onnx's recurrent layers): such a body input is the same constant as the Loop's initial value.
 
 Quantized ops (QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger) keep integer weights with a
 scale and zero point; their real-valued weight (q - zero) x scale is added to the table under
@@ -27,9 +32,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from irwua.ingest.folding import FOLDS, dequantize
+from irwua.ingest.folding import FOLDS, axis_index, dequantize
+from irwua.ingest.shape_rules import NotCovered, Operands, rule_for
 from irwua.ingest.tensors import tensor_to_array
-from irwua.ir.graph import ConstantTable, Node
+from irwua.ir.graph import ConstantTable, Node, TensorInfo
 from irwua.ops import Category, QuantizedLayout, category_of, op_info
 
 
@@ -50,12 +56,54 @@ def collect_constants(
         table.add(tensor.name, tensor_to_array(tensor, base_dir))
     nodes = list(nodes)
     recurrent = _recurrent_weight_values(nodes)
+    producers = {output: node for node in nodes for output in node.outputs if output}
     for node in nodes:
+        if node.op_type == "Loop" and not node.domain:
+            _alias_invariant_carried(node, table, producers)
+        if node.op_type == "Split" and not node.domain:
+            _fold_split(node, opset, table)
         _fold_node(node, opset, table, recurrent)
         info = op_info(node.op_type, node.domain)
         if info is not None and info.quantized is not None:
             _dequantize_operands(node, info.quantized, table)
     return table
+
+
+def _fold_split(node: Node, opset: int, table: ConstantTable) -> None:
+    """The pieces of a constant a Split cuts, sized by the Split's shape rule."""
+    if not node.inputs or not all(name in table for name in node.inputs if name):
+        return
+    value = table.values[node.inputs[0]]
+    known = {
+        name: TensorInfo(name, table.values[name].shape, table.values[name].dtype)
+        for name in node.inputs
+        if name
+    }
+    try:
+        pieces = rule_for("Split")(node, Operands(node, known, table.values), opset)
+    except (NotCovered, ValueError, TypeError, KeyError, IndexError):
+        return
+    axis = axis_index(int(node.attr("axis", 0)), value.ndim, opset)
+    bounds = np.cumsum([0] + [shape[axis] for shape, _ in pieces])
+    for name, start, end in zip(node.outputs, bounds[:-1], bounds[1:], strict=True):
+        if name:
+            table.add(name, np.take(value, np.arange(start, end), axis=axis))
+
+
+def _alias_invariant_carried(loop: Node, table: ConstantTable, producers: dict[str, Node]) -> None:
+    """Add the body inputs of a Loop that carry a constant through every iteration unchanged
+    (the body's matching output is the input, possibly through Identity ops)."""
+    if not loop.branch_inputs:
+        return
+    body_inputs, body_outputs = loop.branch_inputs[0], loop.branch_outputs[0]
+    # Loop inputs: M, cond, carried...; body inputs: iteration, cond, carried...;
+    # body outputs: cond, carried..., scanned...
+    carried_values = zip(loop.inputs[2:], body_inputs[2:], body_outputs[1:], strict=False)
+    for initial, carried, returned in carried_values:
+        while returned in producers and producers[returned].op_type == "Identity":
+            returned = producers[returned].inputs[0]
+        if returned == carried and initial in table:
+            table.add(carried, table.values[initial], table.origins[initial])
 
 
 def _dequantize_operands(node: Node, layout: QuantizedLayout, table: ConstantTable) -> None:

@@ -63,9 +63,9 @@ def propagate_shapes(
         for node in nodes:
             branches.leave(node.scope, known, values)
             if node.scope and node.scope not in branches.open:
-                raise NotCovered  # a Loop or Scan body, whose inputs change per iteration
-            if node.op_type == "If" and not node.domain:
-                branches.enter(node)
+                raise NotCovered  # a Scan body, or a subgraph of an op in another domain
+            if node.op_type in ("If", "Loop") and not node.domain:
+                branches.enter(node, known)
             else:
                 _infer_node(node, known, values, opset)
         branches.leave("", known, values)
@@ -110,18 +110,24 @@ def _infer_node(
 
 
 class _Branches:
-    """The If ops whose branches are being sized: a branch's nodes see the outer scope's shapes
-    and values, and come right after their If (``irwua.ingest.build``). When the nodes of an If's
-    branches are done, its outputs take the shapes of the branch its condition picks, or, when
-    the condition is not known before running, the shapes both branches agree on."""
+    """The If and Loop ops whose subgraphs are being sized: a subgraph's nodes see the outer
+    scope's shapes and values, and come right after their op (``irwua.ingest.build``).
+
+    When the nodes of an If's branches are done, its outputs take the shapes of the branch its
+    condition picks, or, when the condition is not known before running, the shapes both
+    branches agree on. A Loop's body starts from the shapes of the initial values, which each
+    iteration must keep; its scanned outputs stack one slice per iteration of its constant trip
+    count (values that change per iteration are never tracked)."""
 
     def __init__(self) -> None:
         self.pending: list[Node] = []
         self.open: set[str] = set()
 
-    def enter(self, node: Node) -> None:
+    def enter(self, node: Node, known: dict[str, TensorInfo]) -> None:
         self.pending.append(node)
         self.open.update(node.branches)
+        if node.op_type == "Loop":
+            _loop_body_inputs(node, known)
 
     def leave(self, scope: str, known: dict[str, TensorInfo], values: Mapping[str, object]) -> None:
         """Resolve the pending Ifs that a node in ``scope`` is outside of (innermost first)."""
@@ -130,7 +136,44 @@ class _Branches:
         ):
             node = self.pending.pop()
             self.open.difference_update(node.branches)
-            _if_outputs(node, known, values)
+            if node.op_type == "Loop":
+                _loop_outputs(node, known, values)
+            else:
+                _if_outputs(node, known, values)
+
+
+def _loop_body_inputs(node: Node, known: dict[str, TensorInfo]) -> None:
+    """The iteration number, condition and carried values a Loop's body starts from."""
+    (body,) = node.branch_inputs
+    if len(body) != len(node.inputs) or any(not name for name in node.inputs[2:]):
+        raise NotCovered
+    starts = [((), np.dtype(np.int64)), ((), np.dtype(np.bool_))]
+    starts += [(known[name].shape, known[name].dtype) for name in node.inputs[2:]]
+    for name, (shape, dtype) in zip(body, starts, strict=True):
+        if name in known and (known[name].shape, known[name].dtype) != (shape, dtype):
+            raise NotCovered
+        known[name] = TensorInfo(name, shape, dtype)
+
+
+def _loop_outputs(node: Node, known: dict[str, TensorInfo], values: Mapping[str, object]) -> None:
+    """A Loop's final carried values (their initial shapes, which the body must keep) and its
+    scanned outputs (trip count x the body's slice)."""
+    (returned,) = node.branch_outputs
+    carried = len(node.inputs) - 2
+    trip = values.get(node.inputs[0]) if node.inputs[0] else None
+    for index, name in enumerate(node.outputs):
+        body = known[returned[1 + index]]
+        if index < carried:
+            initial = known[node.inputs[2 + index]]
+            if (body.shape, body.dtype) != (initial.shape, initial.dtype):
+                raise NotCovered  # a carried value whose shape changes per iteration
+            shape = body.shape
+        elif trip is not None and np.asarray(trip).size == 1:
+            shape = (int(np.asarray(trip).reshape(-1)[0]), *body.shape)
+        else:
+            raise NotCovered  # scanned outputs of a loop whose length is known only at run time
+        if name:
+            known[name] = TensorInfo(name, shape, body.dtype)
 
 
 def _if_outputs(node: Node, known: dict[str, TensorInfo], values: Mapping[str, object]) -> None:

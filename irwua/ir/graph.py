@@ -63,7 +63,7 @@ class TensorInfo(NamedTuple):
 class Node(NamedTuple):
     """One ONNX op. ``scope`` is '' in the main graph, else the scope of the owning subgraph;
     ``branches`` are the scopes of the subgraphs a control-flow op owns (If, Loop, Scan), and
-    ``branch_outputs`` the output names of each."""
+    ``branch_inputs`` and ``branch_outputs`` the input and output names of each."""
 
     name: str
     op_type: str
@@ -74,6 +74,7 @@ class Node(NamedTuple):
     scope: str = ""
     branches: tuple[str, ...] = ()
     branch_outputs: tuple[tuple[str, ...], ...] = ()
+    branch_inputs: tuple[tuple[str, ...], ...] = ()
 
     def attr(self, key: str, default: Any = None) -> Any:
         return self.attrs.get(key, default)
