@@ -74,7 +74,7 @@ def load_tensorflow(model: Any, example: Any, trust_code: bool = False) -> Loade
             f"counts more numbers than Keras for these layers ({listed}: the recurrent half, "
             "which tf2onnx fills with zeros)."
         )
-    norms = _batchnorm_sizes(model)
+    norms = [int(layer.count_params()) for layer in _batchnorm_layers(model)]
     if norms:
         notes.append(
             f"tf2onnx turns each of the {len(norms)} BatchNormalization layers into a per-channel "
@@ -122,8 +122,10 @@ def _variables(model: Any) -> tuple[Any, ...]:
 def _dropped_zero_values(model: Any, graph: onnx.GraphProto) -> int:
     """Elements of the model's all-zero floating-point variables that the graph does not store
     (tf2onnx removes additions of zeros; a zero tensor it keeps, as a Loop's input, is matched
-    by size)."""
-    values = (np.asarray(variable.numpy()) for variable in _variables(model))
+    by size). BatchNormalization variables are left to the BatchNorm note."""
+    norms = {id(v) for layer in _batchnorm_layers(model) for v in layer.weights}
+    variables = [v for v in _variables(model) if id(v) not in norms]
+    values = (np.asarray(variable.numpy()) for variable in variables)
     missing = Counter(v.size for v in values if v.dtype.kind == "f" and v.size and not v.any())
     for tensor in graph.initializer:
         size = math.prod(tensor.dims)
@@ -144,16 +146,13 @@ def _second_lstm_biases(graph: onnx.GraphProto, names: Mapping[str, str]) -> dic
     return extra
 
 
-def _batchnorm_sizes(model: Any) -> list[int]:
-    """The number of values Keras counts for each BatchNormalization layer of the model."""
+def _batchnorm_layers(model: Any) -> list[Any]:
+    """The BatchNormalization layers of a Keras model (none for other TensorFlow models)."""
     flatten = getattr(model, "_flatten_layers", None)
     if flatten is None:
         return []
-    return [
-        int(layer.count_params())
-        for layer in flatten(include_self=False, recursive=True)
-        if "BatchNormalization" in type(layer).__name__
-    ]
+    layers = flatten(include_self=False, recursive=True)
+    return [layer for layer in layers if "BatchNormalization" in type(layer).__name__]
 
 
 @contextmanager
