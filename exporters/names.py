@@ -29,10 +29,10 @@ def name_nodes(
 
     ``nodes`` pairs each node with the name irwua gives it (``irwua.ingest.build.named_nodes``),
     by which the results and ``sources`` are keyed. ``sources`` lists the stored tensors each
-    node reads (in input order), ``sizes`` their element
-    counts, ``tensor_owners`` names the layers owning a tensor (the first is its home, the others
-    share it), ``scope_owner`` the layer a node was exported in, and ``norms`` are the names of
-    the framework's BatchNorm layers.
+    node reads (in input order), ``sizes`` their element counts, ``tensor_owners`` names the
+    layers owning a tensor (the first is its home, the others share it), ``scope_owner`` the
+    layer a node was exported in, and ``norms`` are the names of the framework's BatchNorm
+    layers.
     """
     names: dict[str, str] = {}
     notes: dict[str, str] = {}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from irwua.ingest.shape_propagation import taken_branch
+from irwua.ingest.shape_propagation import loop_trip_count, taken_branch
 from irwua.ir.graph import Layer, LayerGraph, Node
 from irwua.options import FlopsOptions
 from irwua.passes.op_costs import Cost, OpShapes, formula_for
@@ -272,9 +272,9 @@ def _nested_ifs(node: Node, graph: LayerGraph) -> str:
 
 def _iterations(node: Node, graph: LayerGraph, notes: list[str]) -> int:
     if node.op_type == "Loop":
-        trip = graph.constants.get(node.inputs[0]) if node.inputs and node.inputs[0] else None
-        if trip is not None and trip.size == 1:
-            return int(trip.reshape(-1)[0])
+        trip = loop_trip_count(node, graph.constants.values)
+        if trip is not None:
+            return trip
         notes.append(f"Loop '{node.name}': trip count unknown, its body is counted once.")
         return 1
     if node.op_type == "Scan":

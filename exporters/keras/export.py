@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 
 from irwua.errors import IrwuaError, root_reason
-from irwua.exporters.keras.names import KerasNames
+from irwua.exporters.keras.names import KerasNames, is_batchnorm
 from irwua.exporters.loaded import LoadedModel
 from irwua.exporters.quiet import quiet
 from irwua.ingest.model_file import check_model_path
@@ -152,7 +152,7 @@ def _batchnorm_layers(model: Any) -> list[Any]:
     if flatten is None:
         return []
     layers = flatten(include_self=False, recursive=True)
-    return [layer for layer in layers if "BatchNormalization" in type(layer).__name__]
+    return [layer for layer in layers if is_batchnorm(layer)]
 
 
 @contextmanager

@@ -54,7 +54,7 @@ class KerasNames:
         for layer in layers:
             if id(layer) in cells:
                 continue  # an RNN layer's cell: its weights are the RNN layer's
-            if "BatchNormalization" in type(layer).__name__:
+            if is_batchnorm(layer):
                 norms.add(layer.name)
             for variable in layer.weights:  # the innermost layer comes last and wins
                 owners[id(_handle(variable))] = layer.name
@@ -92,11 +92,10 @@ class KerasNames:
             layer = owners.get(id(external))
             if layer is None:
                 continue
+            own(internal.name, internal.op.name, layer)  # a variable is frozen in its place
             if internal.dtype.name == "resource":
                 handles[internal.name] = layer
-                own(internal.name, internal.op.name, layer)  # the variable, frozen in its place
             else:
-                own(internal.name, internal.op.name, layer)
                 by_value.add(layer)
         for op in concrete.graph.get_operations():
             if op.type == "ReadVariableOp" and op.inputs[0].name in handles:
@@ -175,6 +174,11 @@ class KerasNames:
 
 _RENAMED = re.compile(r"(_\d+)+")
 _RECURRENT = ("LSTM", "GRU", "RNN")
+
+
+def is_batchnorm(layer: Any) -> bool:
+    """Whether a Keras layer is a BatchNormalization (or a subclass named after it)."""
+    return "BatchNormalization" in type(layer).__name__
 
 
 def _handle(variable: Any) -> Any:

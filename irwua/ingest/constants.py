@@ -26,7 +26,7 @@ scale and zero point; their real-valued weight (q - zero) x scale is added to th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +55,8 @@ def collect_constants(
     for tensor in initializers:
         table.add(tensor.name, tensor_to_array(tensor, base_dir))
     nodes = list(nodes)
-    recurrent = _recurrent_weight_values(nodes)
     producers = {output: node for node in nodes for output in node.outputs if output}
+    recurrent = _recurrent_weight_values(nodes, producers)
     for node in nodes:
         if node.op_type == "Loop" and not node.domain:
             _alias_invariant_carried(node, table, producers)
@@ -90,7 +90,9 @@ def _fold_split(node: Node, opset: int, table: ConstantTable) -> None:
             table.add(name, np.take(value, np.arange(start, end), axis=axis))
 
 
-def _alias_invariant_carried(loop: Node, table: ConstantTable, producers: dict[str, Node]) -> None:
+def _alias_invariant_carried(
+    loop: Node, table: ConstantTable, producers: Mapping[str, Node]
+) -> None:
     """Add the body inputs of a Loop that carry a constant through every iteration unchanged
     (the body's matching output is the input, possibly through Identity ops)."""
     if not loop.branch_inputs:
@@ -150,9 +152,8 @@ _RECURRENT_OPS = ("LSTM", "GRU", "RNN")
 _RECURRENT_WEIGHTS = (1, 2, 3)  # W, R, B
 
 
-def _recurrent_weight_values(nodes: list[Node]) -> set[str]:
+def _recurrent_weight_values(nodes: list[Node], producers: Mapping[str, Node]) -> set[str]:
     """The values that recurrent ops' W, R and B are computed from through foldable ops."""
-    producers = {output: node for node in nodes for output in node.outputs}
     wanted: set[str] = set()
     pending = [
         node.inputs[i]

@@ -160,7 +160,7 @@ def _loop_outputs(node: Node, known: dict[str, TensorInfo], values: Mapping[str,
     scanned outputs (trip count x the body's slice)."""
     (returned,) = node.branch_outputs
     carried = len(node.inputs) - 2
-    trip = values.get(node.inputs[0]) if node.inputs[0] else None
+    trip = loop_trip_count(node, values)
     for index, name in enumerate(node.outputs):
         body = known[returned[1 + index]]
         if index < carried:
@@ -168,8 +168,8 @@ def _loop_outputs(node: Node, known: dict[str, TensorInfo], values: Mapping[str,
             if (body.shape, body.dtype) != (initial.shape, initial.dtype):
                 raise NotCovered  # a carried value whose shape changes per iteration
             shape = body.shape
-        elif trip is not None and np.asarray(trip).size == 1:
-            shape = (int(np.asarray(trip).reshape(-1)[0]), *body.shape)
+        elif trip is not None:
+            shape = (trip, *body.shape)
         else:
             raise NotCovered  # scanned outputs of a loop whose length is known only at run time
         if name:
@@ -189,6 +189,14 @@ def _if_outputs(node: Node, known: dict[str, TensorInfo], values: Mapping[str, o
             raise NotCovered  # the branches differ and the condition is only known at run time
         shape, dtype = infos.pop()
         known[name] = TensorInfo(name, shape, dtype)
+
+
+def loop_trip_count(node: Node, values: Mapping[str, object]) -> int | None:
+    """A Loop's trip count when it is a known scalar, else None."""
+    trip = values.get(node.inputs[0]) if node.inputs and node.inputs[0] else None
+    if trip is None or np.asarray(trip).size != 1:
+        return None
+    return int(np.asarray(trip).reshape(-1)[0])
 
 
 def taken_branch(node: Node, values: Mapping[str, object]) -> str | None:
