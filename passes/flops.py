@@ -7,7 +7,10 @@ The convention and the per-op table are in ``op_costs``. Ops without a formula a
 ``unsupported`` with their count, ops whose shapes could not be resolved under ``unresolved``:
 neither is ever a silent zero.
 
-Control flow: the ops inside an If count as the more expensive branch; a Loop's body counts once
+Control flow: the ops inside an If count as the branch it takes when that is known (a constant
+condition; with data, the branch every sample read takes; a condition on the input shapes, the
+branch those shapes take: ``irwua.ingest.branches``), else as the more expensive branch, and the
+note gives both branches' FLOPs; a Loop's body counts once
 per iteration when the trip count is a constant (once otherwise, with a note); a Scan's body once
 per scanned element. Every subgraph's own cost (one execution) is kept under ``branches``.
 """
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from irwua.ingest.branches import Observed, observed_branches
 from irwua.ingest.shape_propagation import loop_trip_count, taken_branch
 from irwua.ir.graph import Layer, LayerGraph, Node
 from irwua.options import FlopsOptions
@@ -115,7 +119,8 @@ def run_flops(context: PassContext) -> FlopsResult:
     notes: list[str] = []
     branches: dict[str, Counts] = {}
     repeats: dict[str, int] = {"": 1}
-    compute = _scope_total("", graph, nodes, notes, branches, repeats)
+    observed = observed_branches(graph, context.data)
+    compute = _scope_total("", graph, nodes, _Tally(notes, branches, repeats, observed))
     params, weight_bytes = _stored_weights(graph)
     total = compute._replace(params=params, weight_bytes=weight_bytes)
     layers = {layer.name: _layer_counts(layer, nodes, repeats) for layer in graph.layers}
@@ -214,17 +219,21 @@ def _layer_counts(layer: Layer, nodes: Mapping[str, Counts], repeats: Mapping[st
     return counts.scaled(repeats.get(layer.scope, 1))
 
 
+class _Tally(NamedTuple):
+    """What summing the scopes records besides the totals: ``notes``, each subgraph's own cost
+    (``branches``), how often each subgraph runs per run of the model (``repeats``), and the
+    branches runs showed the main graph's Ifs to take (``observed``)."""
+
+    notes: list[str]
+    branches: dict[str, Counts]
+    repeats: dict[str, int]
+    observed: Observed
+
+
 def _scope_total(
-    scope: str,
-    graph: LayerGraph,
-    nodes: Mapping[str, Counts],
-    notes: list[str],
-    branches: dict[str, Counts],
-    repeats: dict[str, int],
+    scope: str, graph: LayerGraph, nodes: Mapping[str, Counts], tally: _Tally
 ) -> Counts:
-    """Sum the nodes of one (sub)graph; control-flow nodes add their subgraphs' totals, which are
-    also recorded in ``branches``, and ``repeats`` records how often each subgraph runs per run
-    of the model."""
+    """Sum the nodes of one (sub)graph; control-flow nodes add their subgraphs' totals."""
     total = Counts()
     for node in graph.nodes:
         if node.scope != scope:
@@ -232,31 +241,58 @@ def _scope_total(
         total = total + nodes[node.name]
         if not node.branches:
             continue
-        iterations = 1 if node.op_type == "If" else _iterations(node, graph, notes)
-        repeats.update(dict.fromkeys(node.branches, repeats[scope] * iterations))
-        costs = {b: _scope_total(b, graph, nodes, notes, branches, repeats) for b in node.branches}
-        branches.update(costs)
+        iterations = 1 if node.op_type == "If" else _iterations(node, graph, tally.notes)
+        tally.repeats.update(dict.fromkeys(node.branches, tally.repeats[scope] * iterations))
+        costs = {b: _scope_total(b, graph, nodes, tally) for b in node.branches}
+        tally.branches.update(costs)
         if node.op_type == "If":
-            taken = taken_branch(node, graph.constants.values)
-            chosen = taken or max(costs, key=lambda b: costs[b].flops)
-            total = total + costs[chosen]
-            if taken is not None:
-                notes.append(f"If '{node.name}' has a constant condition: {taken} counts.")
-            elif not scope:
-                listed = ", ".join(
-                    f"{b.rpartition('.')[2].removesuffix('_branch')} {c.flops:,}"
-                    for b, c in sorted(
-                        costs.items(), key=lambda item: item[0].endswith("else_branch")
-                    )
-                )
-                notes.append(
-                    f"If '{node.name}' chooses a branch at run time (FLOPs {listed}); the larger "
-                    f"counts{_nested_ifs(node, graph)}; per-branch totals are in the JSON "
-                    "(flops.branches)."
-                )
+            total = total + costs[_counted_branch(node, graph, costs, tally)]
         else:
             total = total + next(iter(costs.values())).scaled(iterations)
     return total
+
+
+def _counted_branch(
+    node: Node, graph: LayerGraph, costs: Mapping[str, Counts], tally: _Tally
+) -> str:
+    """The branch of an If that counts (a constant condition's, the one runs showed it to take,
+    else the more expensive), with a note for the main graph's Ifs."""
+    taken = taken_branch(node, graph.constants.values)
+    if taken is not None:
+        tally.notes.append(f"If '{node.name}' has a constant condition: {taken} counts.")
+        return taken
+    larger = max(costs, key=lambda b: costs[b].flops)
+    if node.scope:
+        return larger
+    listed = ", ".join(
+        f"{_branch_word(b)} {c.flops:,}"
+        for b, c in sorted(costs.items(), key=lambda item: item[0].endswith("else_branch"))
+    )
+    runs = tally.observed.get(node.name)
+    if runs and len(runs) == 1:
+        (seen,) = runs
+        tally.notes.append(
+            f"If '{node.name}' took its {_branch_word(seen)} branch on {tally.observed.source} "
+            f"(FLOPs {listed}): that branch counts{_nested_ifs(node, graph)}; per-branch totals "
+            "are in the JSON (flops.branches)."
+        )
+        return seen
+    split = (
+        " and ".join(f"{_branch_word(b)} on {n}" for b, n in sorted(runs.items()))
+        + f" of {tally.observed.source}; "
+        if runs
+        else ""
+    )
+    tally.notes.append(
+        f"If '{node.name}' chooses a branch at run time (FLOPs {listed}); {split}the larger "
+        f"counts{_nested_ifs(node, graph)}; per-branch totals are in the JSON (flops.branches)."
+    )
+    return larger
+
+
+def _branch_word(scope: str) -> str:
+    """'then' or 'else' for an If's branch scope."""
+    return scope.rpartition(".")[2].removesuffix("_branch")
 
 
 def _nested_ifs(node: Node, graph: LayerGraph) -> str:

@@ -111,7 +111,21 @@ def run_importance(context: PassContext) -> ImportanceResult:
     note = None
     if not activations.available:
         note = activations.note or "no data given: importance is weight magnitude only"
+    elif criterion != "magnitude":
+        note = _subgraph_note([layer for layer in graph.layers if layer.scope])
     return ImportanceResult(MappingProxyType(layers), criterion, activations.available, note)
+
+
+def _subgraph_note(layers: list[Layer]) -> str | None:
+    """Why the layers inside Loop or If bodies are scored by weight magnitude, or None."""
+    if not layers:
+        return None
+    names = ", ".join(f"'{layer.name}'" for layer in layers[:3])
+    names += ", ..." if len(layers) > 3 else ""
+    return (
+        f"{len(layers)} layer{'s' if len(layers) > 1 else ''} inside Loop or If bodies ({names}) "
+        "are scored by weight magnitude only: onnxruntime cannot capture a subgraph's tensors"
+    )
 
 
 def _layer_importance(

@@ -150,3 +150,95 @@ def test_nested_ifs_are_sized_and_summarised_in_one_note(tmp_path):
     (note,) = flops.notes
     assert "the larger counts, as in the 1 nested If;" in note
     assert analysis.summary().count("note: If") == 1
+
+
+@pytest.mark.parametrize(("mode", "taken"), [(1, "then"), (0, "else")])
+def test_the_branch_the_data_takes_counts_and_both_are_reported(scripted_switch, mode, taken):
+    model, path = scripted_switch
+    x = np.random.default_rng(0).standard_normal((6, STEPS, FEATURES)).astype(np.float32)
+    analysis = irwua.analyze(
+        path, data={"x": x, "mode": np.array(mode)}, passes=["flops", "metrics"]
+    )
+    flops = analysis["flops"]
+    fast, slow = _lstm_macs(FEATURES), _lstm_macs(FEATURES) + _lstm_macs(HIDDEN)
+    assert flops.total.macs == (fast if mode else slow) + HIDDEN * CLASSES
+    (note,) = flops.notes
+    assert f"took its {taken} branch on 6 samples of the data" in note
+    assert f"then {flops.branches[next(b for b in flops.branches if 'then' in b)].flops:,}" in note
+    assert flops.total.params == sum(p.numel() for p in model.parameters())  # both branches
+    importance = analysis["importance"]
+    assert importance.data and importance.layers["head"].criterion == "l1"
+    assert importance.note.startswith("3 layers inside Loop or If bodies")
+    assert "note: 3 layers inside Loop or If bodies" in analysis.summary()
+
+
+def _switch_on(condition: list[onnx.NodeProto], wide: int, narrow: int) -> onnx.ModelProto:
+    """y = x @ W, W of [F, wide] when ``condition`` (nodes ending in the tensor 'c') holds,
+    else [F, narrow]; x is [N, F] with symbolic dims."""
+    rng = np.random.default_rng(1)
+
+    def branch(tag: str, units: int) -> onnx.GraphProto:
+        weight = numpy_helper.from_array(
+            rng.standard_normal((FEATURES, units)).astype(np.float32), f"w_{tag}"
+        )
+        return helper.make_graph(
+            [helper.make_node("MatMul", ["x", f"w_{tag}"], [f"y_{tag}"], name=f"fc_{tag}")],
+            tag,
+            [],
+            [helper.make_tensor_value_info(f"y_{tag}", TensorProto.FLOAT, None)],
+            initializer=[weight],
+        )
+
+    graph = helper.make_graph(
+        [
+            *condition,
+            helper.make_node(
+                "If",
+                ["c"],
+                ["y"],
+                then_branch=branch("a", wide),
+                else_branch=branch("b", narrow),
+                name="switch",
+            ),
+        ],
+        "switch",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "F"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[
+            numpy_helper.from_array(np.array(0, np.int64), "zero"),
+            numpy_helper.from_array(np.array(4, np.int64), "four"),
+            numpy_helper.from_array(np.array(0.0, np.float32), "zero_f"),
+        ],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_condition_on_the_batch_size_is_decided_by_the_input_shape(tmp_path):
+    condition = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"]),
+        helper.make_node("Greater", ["batch", "four"], ["c"]),
+    ]
+    path = tmp_path / "by_shape.onnx"
+    onnx.save(_switch_on(condition, wide=32, narrow=2), path)
+    for batch, units, taken in ((8, 32, "then"), (2, 2, "else")):
+        flops = irwua.analyze(path, input_shapes={"x": (batch, FEATURES)})["flops"]
+        assert flops.total.macs == FEATURES * units
+        assert f"took its {taken} branch on the input shapes" in flops.notes[0]
+
+
+def test_samples_that_take_different_branches_are_counted_and_the_larger_counts(tmp_path):
+    condition = [
+        helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+        helper.make_node("Greater", ["total", "zero_f"], ["c"]),
+    ]
+    path = tmp_path / "by_value.onnx"
+    onnx.save(_switch_on(condition, wide=32, narrow=2), path)
+    x = np.ones((5, FEATURES), np.float32)
+    x[:2] *= -1
+    flops = irwua.analyze(path, data=x, passes=["flops"])["flops"]
+    assert flops.total.macs == FEATURES * 32
+    (note,) = flops.notes
+    assert "else on 2 and then on 3 of 5 samples of the data; the larger counts" in note
+    flops = irwua.analyze(path, input_shapes={"x": (1, FEATURES)})["flops"]
+    assert "chooses a branch at run time" in flops.notes[0] and "samples" not in flops.notes[0]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 from builders import mlp
+from onnx import TensorProto, helper
 
 import irwua
 from irwua import IrwuaError
@@ -36,3 +38,41 @@ def test_data_is_cast_to_the_input_type_and_nonfinite_samples_are_counted_and_le
     assert result.nonfinite_inputs == 2 and result.samples == 4
     finite = data[2:].astype(np.float32)
     np.testing.assert_allclose(result.inputs["fc1"].mean_abs, np.abs(finite).mean(0), rtol=1e-5)
+
+
+def _scaled(mode_dims: list) -> onnx.ModelProto:
+    """y = x * scale, ``scale`` an input with dims ``mode_dims``."""
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "scale"], ["y"])],
+        "scaled",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("scale", TensorProto.FLOAT, mode_dims),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_an_input_declared_as_a_scalar_takes_one_value_for_every_run():
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    analysis = irwua.analyze(
+        _scaled([]),
+        data={"x": x, "scale": 2},
+        passes=["activations"],
+        options=irwua.Options(batch_size=3),
+    )
+    assert analysis["activations"].samples == 4
+    with pytest.raises(IrwuaError, match=r"'scale' is a scalar .* the data has shape 4"):
+        irwua.analyze(_scaled([]), data={"x": x, "scale": np.ones(4)}, passes=["activations"])
+    scalars_only = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Neg", ["s"], ["y"])],
+            "scalar",
+            [helper.make_tensor_value_info("s", TensorProto.FLOAT, [])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    with pytest.raises(IrwuaError, match="Every input of the model is a scalar"):
+        irwua.analyze(scalars_only, data={"s": 1.0}, passes=["activations"])

@@ -2,8 +2,10 @@
 
 Data may be a numpy array (single-input models), a list/tuple of arrays (inputs in order) or a dict
 of arrays by input name; torch and TensorFlow tensors are converted with ``np.asarray``. Axis 0 is
-the sample axis of every array. Each array is checked against the model's declared input: rank,
-fixed dims and dtype kind, with a message that names what was expected and what was given.
+the sample axis of every array, except for an input the model declares as a scalar (a mode flag, a
+sample rate): it takes one value, fed unchanged to every run. Each array is checked against the
+model's declared input: rank, fixed dims and dtype kind, with a message that names what was
+expected and what was given.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class Dataset:
     samples: int
     fixed_batch: int | None = None
     ids: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    settings: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """The values of the inputs declared as scalars (no sample axis), in the model's dtypes."""
 
     def batches(self, size: int, finite_only: bool = False) -> Batches:
         """One pass over the data in batches of ``size`` samples (of ``fixed_batch`` when set).
@@ -67,7 +71,8 @@ class Dataset:
     def sample_shapes(self) -> dict[str, tuple[int, ...]]:
         """Input shapes for one run of the smallest batch, used to bind symbolic dims."""
         first = self.fixed_batch or 1
-        return {name: (first, *array.shape[1:]) for name, array in self.arrays.items()}
+        shapes = {name: (first, *array.shape[1:]) for name, array in self.arrays.items()}
+        return shapes | {name: () for name in self.settings}
 
 
 @dataclass
@@ -104,7 +109,7 @@ class Batches:
             checked = self._checked(batch, stop - start)
             if checked is not None:
                 self.used += len(next(iter(checked.values())))
-                yield checked
+                yield checked | dict(data.settings)
             for array in data.arrays.values():
                 _release_rows(array, start, stop)
         self._report()
@@ -204,7 +209,15 @@ def make_dataset(data: Any, inputs: Sequence[InputSpec]) -> Dataset:
     if not inputs:
         raise IrwuaError("The model has no inputs, so it takes no data.")
     named = _by_name(data, [spec.name for spec in inputs])
-    arrays = {spec.name: _checked(spec, named[spec.name]) for spec in inputs}
+    settings = {spec.name: _setting(spec, named[spec.name]) for spec in inputs if spec.dims == ()}
+    if len(settings) == len(inputs):
+        raise IrwuaError(
+            "Every input of the model is a scalar, so the data has no samples: irwua needs at "
+            "least one input with samples on axis 0."
+        )
+    arrays = {
+        spec.name: _checked(spec, named[spec.name]) for spec in inputs if spec.name not in settings
+    }
     counts = {name: array.shape[0] for name, array in arrays.items()}
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"{name}: {count}" for name, count in counts.items())
@@ -212,7 +225,7 @@ def make_dataset(data: Any, inputs: Sequence[InputSpec]) -> Dataset:
     samples = next(iter(counts.values()))
     if samples == 0:
         raise IrwuaError("The data is empty: it has 0 samples.")
-    first = inputs[0]
+    first = next(spec for spec in inputs if spec.name in arrays)
     fixed = first.dims[0] if first.dims and isinstance(first.dims[0], int) else None
     if fixed is not None and samples < fixed:
         raise IrwuaError(
@@ -220,7 +233,8 @@ def make_dataset(data: Any, inputs: Sequence[InputSpec]) -> Dataset:
             f"fixed) but the data has {samples}."
         )
     ids = {spec.name: spec.ids for spec in inputs if spec.ids is not None}
-    return Dataset(arrays, {spec.name: spec.dtype for spec in inputs}, samples, fixed, ids)
+    dtypes = {spec.name: spec.dtype for spec in inputs}
+    return Dataset(arrays, dtypes, samples, fixed, ids, settings)
 
 
 def _by_name(data: Any, names: list[str]) -> dict[str, Any]:
@@ -267,6 +281,17 @@ def _checked(spec: InputSpec, value: Any) -> np.ndarray:
                     f"(axis {axis} should be {dim})."
                 )
     return _check_dtype(spec, array)
+
+
+def _setting(spec: InputSpec, value: Any) -> np.ndarray:
+    """The one value of an input the model declares as a scalar, in the model's dtype."""
+    array = to_numpy(value)
+    if array.ndim:
+        raise IrwuaError(
+            f"Input '{spec.name}' is a scalar (the model declares no axes for it, so it takes one "
+            f"value for every run) but the data has shape {'x'.join(map(str, array.shape))}."
+        )
+    return np.asarray(_check_dtype(spec, array), dtype=spec.dtype)
 
 
 def to_numpy(value: Any) -> np.ndarray:

@@ -34,7 +34,7 @@ def render_report(analysis: AnalysisLike) -> dict[str, str]:
     document = analysis.document
     page = {
         "title": document["model"].get("path") or "in-memory model",
-        "subtitle": importance_source(document["totals"]),
+        "subtitle": importance_source(document),
         "sections": shown,
     }
     return {"report.html": render_page("report.html.j2", report=page), **files}

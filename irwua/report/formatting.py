@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Sequence
+
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 CRITERION_TEXT = {"l1": "|w| x mean|x|", "l2": "|w| x rms(x)", "magnitude": "|w|"}
@@ -48,3 +51,22 @@ def format_value(value: float | int | None, kind: str) -> str:
     if kind == "share":
         return percent(value)
     return "n/a" if value is None else f"{value:.4g}"
+
+
+def shortened(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut in the middle with '...' so that both its
+    start and its end show (a layer path's end names the layer itself)."""
+    if len(text) <= width:
+        return text
+    if width <= 3:
+        return text[:width]
+    head = (width - 3) // 3
+    return f"{text[:head]}...{text[len(text) - (width - 3 - head) :]}"
+
+
+def name_column(names: Sequence[str], other_columns: int) -> int:
+    """The width of a terminal table's name column: the longest name, at most what the
+    terminal's width leaves beside ``other_columns`` characters (120 when it is not a terminal),
+    and at least 24."""
+    columns = shutil.get_terminal_size((120, 24)).columns
+    return max(min(max(map(len, names), default=0), columns - other_columns), 24)

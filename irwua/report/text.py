@@ -5,7 +5,7 @@ from the model (names, notes) is made printable: it cannot move the cursor or fo
 from __future__ import annotations
 
 from irwua.printable import printable, printable_strings
-from irwua.report.formatting import format_value, human, human_bytes, percent
+from irwua.report.formatting import format_value, human, human_bytes, percent, shortened
 from irwua.report.protocol import AnalysisLike, ComparisonLike, PrunedLike
 from irwua.report.sections import SECTIONS
 from irwua.version import __version__
@@ -23,7 +23,7 @@ def analysis_text(analysis: AnalysisLike) -> str:
 
 def comparison_text(comparison: ComparisonLike) -> str:
     """A table: one row per compared quantity, one column per model."""
-    names = [printable(model.name)[:NAME_WIDTH] for model in comparison.models]
+    names = [shortened(printable(model.name), NAME_WIDTH) for model in comparison.models]
     width = max(12, *(len(name) for name in names))
     label_width = max(len(column.label) for column in comparison.columns)
     source = f"{comparison.samples} samples" + (" with labels" if comparison.labels else "")

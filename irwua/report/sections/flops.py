@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from irwua.report.cells import number_cell
-from irwua.report.formatting import human, human_bytes, share
+from irwua.report.formatting import human, human_bytes, name_column, share, shortened
 from irwua.report.sections.section import Document, Entry, LayerColumn, Report, Section
 
 TOP_LAYERS = 10
@@ -89,9 +89,10 @@ class Flops(Section):
         top = sorted(document["layers"], key=lambda layer: layer.get("flops", 0), reverse=True)
         if top:
             lines.append("  top layers by FLOPs:")
+        width = name_column([layer["name"] for layer in top[:TOP_LAYERS]], 56)
         for layer in top[:TOP_LAYERS]:
             lines.append(
-                f"    {layer['name'][:40]:<40} {layer['op_type']:<18} "
+                f"    {shortened(layer['name'], width):<{width}} {layer['op_type']:<18} "
                 f"{human(layer['flops']):>9} {share(layer['flops'], totals['flops']):>6}  "
                 f"params {human(layer['params'])}"
             )

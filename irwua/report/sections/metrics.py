@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from irwua.report.cells import fraction_cell, number_cell, optional_cell
-from irwua.report.formatting import human, percent
+from irwua.report.formatting import human, name_column, percent, shortened
 from irwua.report.sections.section import Document, Entry, LayerColumn, Report, Section
 
 LEAST_USED = 10
@@ -81,14 +81,18 @@ class Metrics(Section):
             f"{human(totals['scored_weights'])}), "
             f"compression potential {totals['compression_potential']:.1%}, "
             f"mean redundancy {totals['mean_redundancy']:.3f}",
-            "    least used layers:",
         ]
+        note = document.get("importance", {}).get("note") if totals.get("data") else None
+        lines += [f"    note: {note}"] if note else []
+        lines.append("    least used layers:")
         ranked = sorted(document["layers"], key=lambda layer: layer["metrics"]["utilization"])
+        width = name_column([layer["name"] for layer in ranked[:LEAST_USED]], 64)
         for layer in ranked[:LEAST_USED]:
             metrics = layer["metrics"]
             dead = "" if metrics["dead_units"] is None else f"  dead units {metrics['dead_units']}"
             lines.append(
-                f"      {layer['name'][:40]:<40} utilization {metrics['utilization']:6.1%}  "
+                f"      {shortened(layer['name'], width):<{width}} "
+                f"utilization {metrics['utilization']:6.1%}  "
                 f"gini {metrics['gini']:.2f}  90% in {metrics['coverage_90']:.0%}{dead}"
             )
         return lines

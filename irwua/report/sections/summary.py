@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from irwua.report.formatting import CRITERION_TEXT, human, human_bytes, percent
@@ -42,23 +41,28 @@ class Summary(Section):
 
     def text(self, document: Document) -> list[str]:
         model, totals = document["model"], document["totals"]
-        shapes = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in model["input_shapes"].items())
+        shapes = ", ".join(
+            f"{k}={'x'.join(map(str, v)) or 'scalar'}" for k, v in model["input_shapes"].items()
+        )
         return [
             f"irwua {document['irwua_version']} - {model.get('path') or 'in-memory model'}",
             f"  opset {model['opset']}, inputs {shapes}, {totals['layers']} weighted layers",
         ]
 
 
-def importance_source(totals: Mapping[str, Any]) -> str | None:
-    """One sentence on what importance was computed from, or None when it did not run."""
+def importance_source(document: Document) -> str | None:
+    """One sentence on what importance was computed from (and the layers it could not measure),
+    or None when it did not run."""
+    totals = document["totals"]
     if "importance_criterion" not in totals:
         return None
     if not totals.get("data"):
         return "No data was given: importance is weight magnitude |w| only."
     criterion = CRITERION_TEXT.get(totals["importance_criterion"], "")
+    note = document.get("importance", {}).get("note")
     return (
         f"Importance is {criterion} ({totals['importance_criterion']}), measured on "
-        f"{totals['samples']} samples."
+        f"{totals['samples']} samples." + (f" {note[0].upper()}{note[1:]}." if note else "")
     )
 
 
