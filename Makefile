@@ -7,8 +7,15 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+# setuptools tells every editable install of a package-dir mapping (passes/ -> irwua.passes) to
+# mind same-named folders: information only, so not printed.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip \
+  --disable-pip-version-check -q
 DEMO_OUT := demo-report
+# The front-end releases this machine has (torch: the CPU wheel in /opt/wheels); the extras in
+# pyproject.toml take ranges, these pins are added to the installs that use the extras.
+TORCH := 'torch==2.13.0'
+TENSORFLOW := 'tensorflow-cpu==2.21.*' 'tf2onnx==1.17.*'
 
 .PHONY: demo test install bench lint dot chromium clean
 
@@ -23,15 +30,15 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 
 # The test suite exercises both front-ends, so the dev set includes torch and tensorflow.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(PIP) install -e ".[dev,torch,tensorflow]"
+	$(PIP) install -e ".[dev,torch,tensorflow]" $(TORCH) $(TENSORFLOW)
 	touch $@
 
 $(VENV)/.all: pyproject.toml | $(BIN)/python
-	$(PIP) install -e ".[dev,all]"
+	$(PIP) install -e ".[dev,all]" $(TORCH) $(TENSORFLOW)
 	touch $@
 
 $(VENV)/.bench: pyproject.toml | $(BIN)/python
-	$(PIP) install -e ".[dev,torch,bench]"
+	$(PIP) install -e ".[dev,torch,bench]" $(TORCH)
 	touch $@
 
 # Graphviz's `dot` renders the diagrams; without it irwua still writes .dot sources.
@@ -57,11 +64,10 @@ chromium:
 	         "chromium-driver' (the browser tests are skipped without it)"; \
 	  fi; }
 
+# `irwua demo` analyzes the digits CNN bundled in the package (irwua/demo/, also examples/).
 demo: $(VENV)/.core dot
-	$(BIN)/irwua analyze examples/digits_cnn.onnx --data examples/digits_images.npy \
-	  --labels examples/digits_labels.npy --passes flops,pathways,recommendations \
-	  --out $(DEMO_OUT) --samples 1347 --epochs 30
-	@echo "Open $(abspath $(DEMO_OUT))/report.html"
+	@echo "irwua is installed in $(VENV): activate it (. $(BIN)/activate) or run $(BIN)/irwua"
+	$(BIN)/irwua demo --out $(abspath $(DEMO_OUT))
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

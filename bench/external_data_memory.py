@@ -49,8 +49,8 @@ print(sum(len(t.raw_data) for t in model.graph.initializer))
 def commands(big: pathlib.Path, tiny: pathlib.Path, out: pathlib.Path) -> dict[str, list[str]]:
     irwua = [sys.executable, "-m", "irwua", "analyze"]
     return {
-        "irwua": [*irwua, str(big), "--passes", "flops", "--out", str(out / "big"), "--quiet"],
-        "irwua (tiny)": [*irwua, str(tiny), "--passes", "flops", "--out", str(out / "tiny")],
+        "irwua": [*irwua, str(big), "--only", "flops", "--out", str(out / "big"), "--quiet"],
+        "irwua (tiny)": [*irwua, str(tiny), "--only", "flops", "--out", str(out / "tiny")],
         "onnx.load": [sys.executable, "-c", ONNX_LOAD_CODE, str(big)],
     }
 
@@ -66,7 +66,7 @@ def main() -> int:
     args = parser.parse_args()
     width = 4096 if args.quick else 8192
     weights_mb = LAYERS * width * width * 4 / 2**20
-    print("== external_data_memory: irwua analyze --passes flops, external-data weights ==")
+    print("== external_data_memory: irwua analyze --only flops, external-data weights ==")
     print(f"model: {LAYERS} MatMul layers of {width}x{width} float32, {weights_mb:.0f} MB")
     print(f"machine: {machine_info()}")
     with tempfile.TemporaryDirectory(prefix="irwua-bench-") as folder:

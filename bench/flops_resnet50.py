@@ -68,7 +68,7 @@ def commands(model: pathlib.Path, outdir: str) -> dict[str, list[str]]:
         "irwua",
         "analyze",
         str(model),
-        "--passes",
+        "--only",
         "flops",
         "--out",
         outdir,
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         args.repeats = 3
 
     model = model_path()
-    print("== flops_resnet50: irwua analyze --passes flops vs onnx-tool profile ==")
+    print("== flops_resnet50: irwua analyze --only flops vs onnx-tool profile ==")
     print(f"model: {model}")
     print(f"machine: {machine_info()}")
     with tempfile.TemporaryDirectory(prefix="irwua-bench-") as outdir:

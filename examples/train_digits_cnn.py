@@ -1,6 +1,7 @@
 """Train a tiny CNN on scikit-learn's digits and export it to ONNX.
 
-This script produces the example model bundled with irwua for demos and tests:
+This script produces the example model bundled with irwua for demos and tests, written into the
+package (``irwua/demo/``, which ships them; ``examples/`` links to them):
 
 * ``digits_cnn.onnx``   - a small convolutional classifier (opset 17, dynamic
   batch); input ``image`` (N x 1 x 8 x 8 float32), output ``logits`` (N x 10).
@@ -111,8 +112,8 @@ def main() -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path(__file__).resolve().parent,
-        help="output directory (default: this script's folder)",
+        default=Path(__file__).resolve().parent.parent / "irwua" / "demo",
+        help="output directory (default: irwua/demo, the package's copy)",
     )
     args = parser.parse_args()
     out: Path = args.out

@@ -26,7 +26,8 @@ from irwua.version import __version__
 if TYPE_CHECKING:
     from irwua.data.dataset import Dataset
 
-DEFAULT_PASSES = ("flops",)
+DEFAULT_PASSES = ("flops", "metrics")
+"""The passes ``analyze`` and ``irwua analyze`` run unless told otherwise."""
 
 
 @dataclass
@@ -177,6 +178,8 @@ def analyze(
     graph.metadata["exporter"] = loaded.exporter
     graph.metadata["export_notes"] = list(loaded.notes)
     graph.metadata["framework_params"] = loaded.framework_params
+    if dataset is not None:
+        graph.metadata["data_samples"] = dataset.samples
     label_array = None
     if labels is not None:
         from irwua.data.labels import check_labels

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from irwua.errors import IrwuaError
-from irwua.options import Options, settings
+from irwua.options import Options, SettingError, settings
 from irwua.printable import printable
 from irwua.version import __version__
 
@@ -46,7 +46,13 @@ def _run(args: argparse.Namespace) -> int:
             code = args.command(args)
         for message in dict.fromkeys(str(w.message) for w in caught if w.category is UserWarning):
             print(f"irwua: warning: {printable(message)}", file=sys.stderr)
+        sys.stdout.flush()
         return code
+    except BrokenPipeError:
+        # The reader of the output left (``| head -1``) after the work was done: stop quietly,
+        # and keep Python from reporting the same error again when it flushes at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except IrwuaError as exc:
         if args.debug:
             _print_traceback()
@@ -151,11 +157,17 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("model", help=MODEL_HELP)
     _loading_arguments(analyze)
     _data_arguments(analyze, required=False)
-    analyze.add_argument(
+    chosen = analyze.add_mutually_exclusive_group()
+    chosen.add_argument(
         "--passes",
-        default="flops,metrics",
-        help="comma-separated passes to run, with what they require (default: flops,metrics); "
-        "see 'irwua passes'",
+        metavar="NAMES",
+        help="comma-separated passes to run besides the defaults (flops,metrics), with what "
+        "they require, e.g. pruning,recommendations; see 'irwua passes'",
+    )
+    chosen.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="comma-separated passes to run instead of the defaults (with what they require)",
     )
     analyze.add_argument(
         "--input-shape",
@@ -204,12 +216,26 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--scope",
         default="global",
-        help="global (default: one threshold across layers) or uniform (each layer at --ratio)",
+        help="global (default: all layers ranked together, one threshold) or uniform (every "
+        "layer pruned at --ratio); the pruning pass's --prune-scopes also has layer (one layer "
+        "at a time, the others intact)",
     )
     prune.add_argument("-o", "--out", required=True, metavar="FILE", help="the pruned .onnx")
     _option_flags(prune, PRUNE_FLAGS)
     _debug_argument(prune)
     prune.set_defaults(command=_prune)
+
+    demo = commands.add_parser(
+        "demo", help="analyze the bundled digits CNN on its images and write the report"
+    )
+    demo.add_argument(
+        "--out",
+        default="demo-report",
+        metavar="DIR",
+        help="where analysis.json and report.html go (default: demo-report)",
+    )
+    _debug_argument(demo)
+    demo.set_defaults(command=_demo)
 
     passes = commands.add_parser("passes", help="list the analysis passes")
     passes.set_defaults(command=_passes)
@@ -300,7 +326,10 @@ def _options(args: argparse.Namespace, flags: Mapping[str, str]) -> Options:
         except ValueError:
             flag = flags[setting.name]
             raise IrwuaError(f"{flag} takes {setting.expected}, not '{text}'.") from None
-    return Options(**given)
+    try:
+        return Options(**given)
+    except SettingError as exc:
+        raise IrwuaError(exc.worded(lambda name: flags.get(name, name))) from None
 
 
 def _report_arguments(command: argparse.ArgumentParser, default: str, files: str) -> None:
@@ -325,9 +354,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from irwua.ingest.inputs import parse_shape
 
     shapes = dict(parse_shape(text) for text in args.input_shape)
-    passes = [name.strip() for name in args.passes.split(",") if name.strip()]
-    if not passes:
-        raise IrwuaError("--passes names no pass; see 'irwua passes' for the list.")
+    passes = _requested_passes(args)
     options = _options(args, ANALYZE_FLAGS)
     _refuse_inputs(Path(args.out), ("analysis.json", "report.html", "importance.npz"), args)
     data = read_data_file(args.data) if args.data else None
@@ -348,6 +375,30 @@ def _analyze(args: argparse.Namespace) -> int:
         _print(f"report: {written['report.html']}")
     _print(f"json:   {written['analysis.json']}")
     return 0
+
+
+def _requested_passes(args: argparse.Namespace) -> list[str]:
+    """The passes ``--passes`` adds to the defaults, or exactly those of ``--only``; a pass that
+    has nothing to show without data is refused without ``--data``."""
+    from irwua.analysis import DEFAULT_PASSES
+    from irwua.passes import PASSES
+    from irwua.pipeline import resolve_order
+
+    flag, text = ("--only", args.only) if args.only is not None else ("--passes", args.passes)
+    named = [name.strip() for name in (text or "").split(",") if name.strip()]
+    if text is not None and not named:
+        raise IrwuaError(f"{flag} names no pass; see 'irwua passes' for the list.")
+    passes = named if flag == "--only" else list(dict.fromkeys([*DEFAULT_PASSES, *named]))
+    if args.data is None:
+        for name in resolve_order(passes, PASSES):
+            reason = PASSES[name].needs_data
+            if reason:
+                asked = ", ".join(p for p in named if name in resolve_order([p], PASSES))
+                raise IrwuaError(
+                    f"{flag} {asked} needs data: {reason}; give --data FILE (an .npy "
+                    "of samples, or an .npz by input name)."
+                )
+    return passes
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -381,18 +432,21 @@ def _prune(args: argparse.Namespace) -> int:
 
     options = _options(args, PRUNE_FLAGS)
     _refuse_inputs(Path(args.out).parent, [Path(args.out).name], args)
-    pruned = prune_model(
-        args.model,
-        read_data_file(args.data),
-        args.ratio,
-        criterion=args.criterion,
-        structured=args.structured,
-        labels=_read_labels(args.labels),
-        scope=args.scope,
-        options=options,
-        framework=args.framework,
-        trust_code=args.trust_code,
-    )
+    try:
+        pruned = prune_model(
+            args.model,
+            read_data_file(args.data),
+            args.ratio,
+            criterion=args.criterion,
+            structured=args.structured,
+            labels=_read_labels(args.labels),
+            scope=args.scope,
+            options=options,
+            framework=args.framework,
+            trust_code=args.trust_code,
+        )
+    except SettingError as exc:
+        raise IrwuaError(exc.worded(lambda name: f"--{name}")) from None
     written = pruned.save(args.out, inputs=_data_paths(args))
     _print(pruned.summary())
     _print(f"pruned model: {written}")
@@ -432,4 +486,15 @@ def _passes(_args: argparse.Namespace) -> int:
     for _, spec in sorted(available_passes().items()):
         needs = f" (requires {', '.join(spec.requires)})" if spec.requires else ""
         print(f"{spec.name:<16} {spec.description}{needs}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from irwua.demo import analyze_demo, files, headline
+
+    demo = files()
+    analysis = analyze_demo()
+    written = analysis.save(args.out, inputs=(demo.images, demo.labels))
+    _print(headline(analysis))
+    _print(f"report: {written['report.html']}")
     return 0

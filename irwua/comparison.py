@@ -3,6 +3,9 @@
 Each model is analyzed as ``analyze()`` would (cost and weight usage), then run over the data in
 onnxruntime, and its first output is measured against the first model's, the *baseline*, with
 ``irwua.runtime.fidelity``: relative error, top-1 agreement and, when labels are given, accuracy.
+What each model stores and how fast it runs are measured too: its non-zero parameters, its file
+size, and its latency on one batch of the data, all models' runs interleaved
+(``irwua.runtime.latency``).
 The baseline is measured against itself like the others, so its relative error is exactly 0 and its
 agreement exactly 1.
 """
@@ -24,8 +27,10 @@ from irwua.analysis import Analysis, analyze
 from irwua.errors import IrwuaError
 from irwua.ingest.model_file import model_files
 from irwua.options import Options
+from irwua.pruning.storage import nonzero_params, stored_bytes
 from irwua.report.files import write_folder
 from irwua.runtime.fidelity import Fidelity, measure, predict
+from irwua.runtime.latency import Latency, interleaved_latency
 from irwua.runtime.sessions import make_session
 from irwua.version import __version__
 
@@ -34,8 +39,9 @@ COMPARE_PASSES = ("flops", "metrics")
 
 @dataclass(frozen=True)
 class Column:
-    """One compared quantity: ``key`` in the analysis totals or the fidelity (``section``), and
-    how it is shown: "count" (1.2 M), "share" (12.3%) or "number" (0.0123)."""
+    """One compared quantity: ``key`` in the analysis totals, the costs or the fidelity
+    (``section``), and how it is shown: "count" (1.2 M), "bytes" (1.5 MiB), "milliseconds",
+    "share" (12.3%) or "number" (0.0123)."""
 
     key: str
     label: str
@@ -45,6 +51,9 @@ class Column:
 
 COLUMNS = (
     Column("params", "parameters", "totals", "count"),
+    Column("nonzero_params", "non-zero parameters", "costs", "count"),
+    Column("file_bytes", "file size", "costs", "bytes"),
+    Column("latency_ms", "latency per batch (median)", "costs", "milliseconds"),
     Column("macs", "MACs / sample", "totals", "count"),
     Column("flops", "FLOPs / sample", "totals", "count"),
     Column("effective_params", "effective weights", "totals", "count"),
@@ -63,14 +72,26 @@ class ComparedModel:
     name: str
     analysis: Analysis
     fidelity: Fidelity
+    nonzero_params: int
+    file_bytes: int
+    latency: Latency
+
+    def costs(self) -> dict[str, Any]:
+        """What the model stores and how fast it runs (``latency`` with its spread)."""
+        return {
+            "nonzero_params": self.nonzero_params,
+            "file_bytes": self.file_bytes,
+            "latency_ms": self.latency.median_ms,
+            "latency": self.latency._asdict(),
+        }
 
     def value(self, column: Column) -> float | int | None:
-        source = (
-            self.analysis.document["totals"]
-            if column.section == "totals"
-            else self.fidelity.to_json()
-        )
-        return source.get(column.key)
+        sources = {
+            "totals": self.analysis.document["totals"],
+            "costs": self.costs(),
+            "fidelity": self.fidelity.to_json(),
+        }
+        return sources[column.section].get(column.key)
 
     def to_dict(self) -> dict[str, Any]:
         document = self.analysis.document
@@ -82,6 +103,7 @@ class ComparedModel:
             },
             "passes": [entry["name"] for entry in document["passes"]],
             "totals": document["totals"],
+            "costs": self.costs(),
             "fidelity": self.fidelity.to_json(),
         }
 
@@ -178,7 +200,7 @@ def compare(
     names = _names(models, names)
     options = options or Options()
     passes = list(passes)
-    compared: list[ComparedModel] = []
+    measured: list[tuple[str, Analysis, Fidelity, Any]] = []
     reference: np.ndarray | None = None
     label_array: np.ndarray | None = None
     for model, name in zip(models, names, strict=True):
@@ -192,15 +214,32 @@ def compare(
                 trust_code=trust_code,
                 labels=labels,
             )
-            outputs = _outputs(analysis, options, name)
+            source = analysis.graph.source
+            session = make_session(source.proto, source.base_dir)
+            outputs = _outputs(session, analysis, options, name)
         if reference is None:
             reference = outputs
             if analysis.labels is not None:
                 label_array = analysis.labels[: len(outputs)]
         with _about(name):
             fidelity = measure(outputs, reference, label_array)
-        compared.append(ComparedModel(name, analysis, fidelity))
-    return Comparison(tuple(compared), labels=label_array is not None)
+        measured.append((name, analysis, fidelity, session))
+    batches = [
+        next(iter(analysis.dataset.batches(options.batch_size))) for _, analysis, *_ in measured
+    ]
+    latencies = interleaved_latency([session for *_, session in measured], batches)
+    compared = tuple(
+        ComparedModel(
+            name,
+            analysis,
+            fidelity,
+            nonzero_params(analysis.graph),
+            stored_bytes(analysis.graph.source.proto, analysis.graph.constants.values),
+            latency,
+        )
+        for (name, analysis, fidelity, _), latency in zip(measured, latencies, strict=True)
+    )
+    return Comparison(compared, labels=label_array is not None)
 
 
 @contextmanager
@@ -212,10 +251,8 @@ def _about(name: str) -> Iterator[None]:
         raise IrwuaError(f"Model '{name}': {exc}") from exc
 
 
-def _outputs(analysis: Analysis, options: Options, name: str) -> np.ndarray:
+def _outputs(session: Any, analysis: Analysis, options: Options, name: str) -> np.ndarray:
     """The analyzed model's first output over its data (the first ``max_samples`` samples)."""
-    source = analysis.graph.source
-    session = make_session(source.proto, source.base_dir)
     limited = analysis.dataset.limit(options.max_samples)
     return predict(session, limited, options.batch_size, f"evaluating {name}", options.progress)
 

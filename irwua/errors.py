@@ -13,6 +13,14 @@ class IrwuaError(Exception):
     """A problem with the model, the data or the options that the user can act on."""
 
 
+class UnknownLayerError(IrwuaError, KeyError):
+    """A layer name the model (or a result) does not have; the message names those it has. A
+    ``KeyError`` too, as any lookup of a missing key."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes.
+        return str(self.args[0]) if self.args else ""
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SENTENCE_END = re.compile(r"(?<=[^.\s]{2})\.\s")
 _RUNTIME_NOISE = (

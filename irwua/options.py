@@ -102,11 +102,25 @@ class Block:
         return f"{type(self).__name__}({shown})"
 
 
+class SettingError(IrwuaError):
+    """A setting's value is refused. ``template`` words it with a ``{}`` for each setting it
+    names: the message names the settings (``max_samples``); the command line words it again
+    with its flags (``--max-samples``)."""
+
+    def __init__(self, template: str, *names: str) -> None:
+        super().__init__(template.format(*names))
+        self.template, self.names = template, names
+
+    def worded(self, words: Callable[[str], str]) -> str:
+        """The message with each setting named by ``words(setting)``."""
+        return self.template.format(*map(words, self.names))
+
+
 def _positive_whole(block: Block, *names: str) -> None:
     for name in names:
         value = getattr(block, name)
         if value is not None and (not isinstance(value, int) or value <= 0):
-            raise IrwuaError(f"{name} must be a positive whole number, got {value!r}.")
+            raise SettingError(f"{{}} must be a positive whole number, got {value!r}.", name)
 
 
 def _positive(block: Block, *names: str) -> None:
@@ -114,7 +128,7 @@ def _positive(block: Block, *names: str) -> None:
     for name in names:
         value = getattr(block, name)
         if not 0 < value < math.inf:
-            raise IrwuaError(f"{name} must be a positive finite number, got {value!r}.")
+            raise SettingError(f"{{}} must be a positive finite number, got {value!r}.", name)
 
 
 class FlopsOptions(Block):
@@ -143,6 +157,14 @@ class FlopsOptions(Block):
     def check(self) -> None:
         _positive_whole(self, "train_samples", "epochs")
         _positive(self, "train_factor")
+        for name, default in (("epochs", 1), ("train_factor", 3.0)):
+            if self.train_samples is None and getattr(self, name) != default:
+                raise SettingError(
+                    "{} is a setting of the training estimate, which needs {} (the number of "
+                    "training samples).",
+                    name,
+                    "train_samples",
+                )
 
 
 class StreamingOptions(Block):
@@ -182,8 +204,8 @@ class ImportanceOptions(Block):
 
     def check(self) -> None:
         if self.norm not in NORMS:
-            raise IrwuaError(
-                f"Unknown importance norm {self.norm!r}; use one of: {', '.join(NORMS)}."
+            raise SettingError(
+                f"{{}} must be one of {', '.join(NORMS)}, not {self.norm!r}.", "norm"
             )
 
 
@@ -273,7 +295,7 @@ class PruningOptions(StreamingOptions):
         except (TypeError, ValueError):
             ratios = ()
         if not ratios or not all(0.0 <= r < 1.0 for r in ratios):
-            raise IrwuaError(f"Pruning ratios must be numbers in [0, 1), got {given!r}.")
+            raise SettingError(f"{{}} must be numbers in [0, 1), got {given!r}.", "prune_ratios")
         self._normalize("prune_ratios", ratios)
         for name, known in (
             ("prune_criteria", CRITERIA),
@@ -285,10 +307,14 @@ class PruningOptions(StreamingOptions):
                 continue
             value = (value,) if isinstance(value, str) else tuple(dict.fromkeys(value))
             if not value or not set(value) <= set(known):
-                raise IrwuaError(f"{name} must name some of: {', '.join(known)}; got {value}.")
+                raise SettingError(
+                    f"{{}} must name some of: {', '.join(known)}; got {value}.", name
+                )
             self._normalize(name, value)
         if not isinstance(self.prune_seed, int) or self.prune_seed < 0:
-            raise IrwuaError(f"prune_seed must be a whole number >= 0, got {self.prune_seed!r}.")
+            raise SettingError(
+                f"{{}} must be a whole number >= 0, got {self.prune_seed!r}.", "prune_seed"
+            )
 
 
 class RecommendationsOptions(Block):
@@ -307,7 +333,7 @@ class RecommendationsOptions(Block):
 
     def check(self) -> None:
         if not 0.0 < self.tolerance < 1.0:
-            raise IrwuaError(f"tolerance must be in (0, 1), got {self.tolerance!r}.")
+            raise SettingError(f"{{}} must be in (0, 1), got {self.tolerance!r}.", "tolerance")
 
 
 BLOCKS: tuple[type[Block], ...] = (

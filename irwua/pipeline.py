@@ -67,6 +67,9 @@ class PassSpec(NamedTuple):
     run: Callable[[PassContext], PassResult]
     options: type | None = None
     """The pass's options block (a class of ``irwua.options.BLOCKS``), None if it has none."""
+    needs_data: str | None = None
+    """Why the pass has nothing to show without data, as a clause ("pruning measures each
+    pruned model by running it on the data"); None when it works without."""
 
 
 class PassContractError(LookupError):
@@ -102,15 +105,20 @@ REGISTERED: Mapping[str, PassSpec] = MappingProxyType(_REGISTERED)
 
 
 def register_pass(
-    name: str, description: str, requires: Iterable[str] = (), options: type | None = None
+    name: str,
+    description: str,
+    requires: Iterable[str] = (),
+    options: type | None = None,
+    needs_data: str | None = None,
 ):
     """Decorator that registers ``run(context) -> PassResult`` as the pass ``name``, which reads
-    the results of ``requires`` and the options block ``options``."""
+    the results of ``requires`` and the options block ``options``; ``needs_data`` says why it has
+    nothing to show without data, when it has not."""
 
     def decorate(run: Callable[[PassContext], PassResult]) -> Callable[[PassContext], PassResult]:
         if name in _REGISTERED:
             raise ValueError(f"pass {name!r} is registered twice")
-        _REGISTERED[name] = PassSpec(name, tuple(requires), description, run, options)
+        _REGISTERED[name] = PassSpec(name, tuple(requires), description, run, options, needs_data)
         return run
 
     return decorate

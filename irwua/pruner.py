@@ -8,14 +8,13 @@ compression to gain from the zeros. Structured pruning deletes units where the g
 (``irwua.pruning.cuts``), so the model gets smaller and cheaper.
 
 Both models are measured the same way: parameters and FLOPs by the flops pass, the serialized
-size, the median latency of ``LATENCY_RUNS`` onnxruntime runs on one batch of the data, and the
-pruned model's first output against the original's on the data (``irwua.runtime.fidelity``).
+size, the latency on one batch of the data (runs of both models interleaved:
+``irwua.runtime.latency``), and the pruned model's first output against the original's on the
+data (``irwua.runtime.fidelity``).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from irwua.ingest.build import build_graph
 from irwua.ingest.model_file import model_files
 from irwua.ir.graph import LayerGraph
 from irwua.ir.source import ModelSource
-from irwua.options import Options
+from irwua.options import Options, SettingError
 from irwua.passes import PASSES
 from irwua.passes.flops import Counts
 from irwua.pipeline import PassManager
@@ -38,26 +37,25 @@ from irwua.pruning.cuts import cuts, shrink
 from irwua.pruning.edits import with_tensors, zeroed
 from irwua.pruning.ranking import prunable_layers, ranking
 from irwua.pruning.shrink_plan import plan
-from irwua.pruning.storage import serialized, stored_bytes, stored_inline
+from irwua.pruning.storage import nonzero_params, serialized, stored_bytes, stored_inline
 from irwua.pruning.vocabulary import CRITERIA, MODEL_SCOPES
 from irwua.report.files import write_files
 from irwua.runtime.fidelity import Fidelity, accuracy, measure, predict
+from irwua.runtime.latency import Latency, interleaved_latency
 from irwua.runtime.sessions import make_session
 from irwua.units.flow import unit_flow
-
-LATENCY_RUNS = 10
 
 
 @dataclass(frozen=True)
 class ModelStats:
     """What a model costs: stored parameters and how many are non-zero, FLOPs per sample,
-    serialized bytes, and the median time of one batch in milliseconds."""
+    serialized bytes, and the time of one batch."""
 
     params: int
     nonzero: int
     flops: int
     bytes: int
-    latency_ms: float
+    latency: Latency
 
 
 @dataclass(frozen=True)
@@ -142,6 +140,7 @@ def prune_model(
     outputs = predict(pruned, evaluation, options.batch_size, "pruned model", options.progress)
     label_array = None if analysis.labels is None else analysis.labels[: len(reference)]
     batch = next(iter(evaluation.batches(options.batch_size)))
+    latency_before, latency_after = interleaved_latency([original, pruned], [batch, batch])
     after_source = graph.source._replace(
         proto=proto, sha256=None, learned=_learned_after(graph.source, proto)
     )
@@ -153,8 +152,8 @@ def prune_model(
         ratio=ratio,
         structured=structured,
         scope=scope,
-        before=_stats(graph, analysis["flops"].total, graph.source.proto, original, batch),
-        after=_stats(after_graph, after_flops, proto, pruned, batch),
+        before=_stats(graph, analysis["flops"].total, graph.source.proto, latency_before),
+        after=_stats(after_graph, after_flops, proto, latency_after),
         fidelity=measure(outputs, reference, label_array),
         baseline_accuracy=None if label_array is None else accuracy(reference, label_array),
         batch=len(next(iter(batch.values()))),
@@ -167,11 +166,17 @@ def _check(data: Any, ratio: Any, criterion: str, scope: str) -> None:
     if data is None:
         raise IrwuaError("Pruning needs data: the pruned model is measured on it (--data).")
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
-        raise IrwuaError(f"The pruning ratio must be a number between 0 and 1, got {ratio!r}.")
+        raise SettingError(f"{{}} must be a number between 0 and 1, got {ratio!r}.", "ratio")
     if criterion not in CRITERIA:
-        raise IrwuaError(f"Unknown criterion {criterion!r}; use one of: {', '.join(CRITERIA)}.")
+        raise SettingError(
+            f"{{}} must be one of {', '.join(CRITERIA)}, not {criterion!r}.", "criterion"
+        )
     if scope not in MODEL_SCOPES:
-        raise IrwuaError(f"Unknown scope {scope!r}; use one of: {', '.join(MODEL_SCOPES)}.")
+        raise SettingError(
+            f"{{}} must be one of {', '.join(MODEL_SCOPES)}, not {scope!r} (the layer scope "
+            "prunes one layer alone: the pruning pass's sensitivity sweep).",
+            "scope",
+        )
 
 
 def _prune(
@@ -214,18 +219,14 @@ def _shapes(graph: LayerGraph) -> Mapping[str, tuple[int, ...]]:
 
 
 def _stats(
-    graph: LayerGraph,
-    flops: Counts,
-    proto: onnx.ModelProto,
-    session: Any,
-    batch: Mapping[str, np.ndarray],
+    graph: LayerGraph, flops: Counts, proto: onnx.ModelProto, latency: Latency
 ) -> ModelStats:
     return ModelStats(
         params=flops.params,
-        nonzero=_nonzero(graph),
+        nonzero=nonzero_params(graph),
         flops=flops.flops,
         bytes=stored_bytes(proto, graph.constants.values),
-        latency_ms=_latency(session, batch),
+        latency=latency,
     )
 
 
@@ -237,25 +238,3 @@ def _learned_after(source: ModelSource, pruned: onnx.ModelProto) -> frozenset[st
     before = {tensor.name for tensor in source.proto.graph.initializer}
     written = {t.name for t in pruned.graph.initializer if t.name not in before}
     return source.learned | written
-
-
-def _nonzero(graph: LayerGraph) -> int:
-    """Non-zero entries of the layers' learned tensors, each stored tensor counted once."""
-    tensors = {
-        graph.constants.origins.get(name, name): graph.constants.values[name]
-        for layer in graph.layers
-        for name in layer.tensors.values()
-    }
-    return sum(int(np.count_nonzero(value)) for value in tensors.values())
-
-
-def _latency(session: Any, batch: Mapping[str, np.ndarray]) -> float:
-    """Median milliseconds of ``LATENCY_RUNS`` runs on ``batch``, after one warm-up run."""
-    first = [session.get_outputs()[0].name]
-    session.run(first, dict(batch))
-    times = []
-    for _ in range(LATENCY_RUNS):
-        start = time.perf_counter()
-        session.run(first, dict(batch))
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)

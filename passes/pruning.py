@@ -108,7 +108,22 @@ class PruningResult(PassResult):
     def sweep(
         self, scope: str, criterion: str, granularity: str, layer: str | None = None
     ) -> Sweep | None:
-        """The sweep with these settings, if it ran."""
+        """The sweep with these settings, or None when the options did not ask for it (another
+        scope, criterion or granularity). A ``layer`` that is not one of the model's prunable
+        layers raises ``UnknownLayerError`` (a ``KeyError``) naming the layers there are."""
+        if layer is not None:
+            from irwua.errors import UnknownLayerError
+
+            swept = [s.layer for s in self.sweeps if s.layer is not None]
+            known = dict.fromkeys([*swept, *self.widths, *self.fixed])
+            if layer not in known:
+                if not self.ran:
+                    raise UnknownLayerError(f"No layer was swept: {self.note}.")
+                names = ", ".join(f"'{name}'" for name in list(known)[:30])
+                more = f" and {len(known) - 30} more" if len(known) > 30 else ""
+                raise UnknownLayerError(
+                    f"No layer '{layer}' to sweep; the layers that can be swept: {names}{more}."
+                )
         for sweep in self.sweeps:
             if (sweep.scope, sweep.criterion, sweep.granularity, sweep.layer) == (
                 scope,
@@ -140,6 +155,7 @@ class PruningResult(PassResult):
     "prune weights or units at several ratios and measure agreement/accuracy (onnxruntime)",
     requires=("importance",),
     options=PruningOptions,
+    needs_data="pruning measures each pruned model by running it on the data",
 )
 def run_pruning(context: PassContext) -> PruningResult:
     graph, options = context.graph, context.options
@@ -158,7 +174,7 @@ def run_pruning(context: PassContext) -> PruningResult:
     ratios = [r for r in options.prune_ratios if r > 0]
     measured: dict[tuple[int, float], Point] = {}
     runs = progress(
-        sweeper.runs(jobs, ratios), len(jobs) * len(ratios), "pruning", options.progress
+        sweeper.runs(jobs, ratios), len(jobs) * len(ratios), "pruning", options.progress, "model"
     )
     for index, ratio, changes, removed in runs:
         outputs = _predict(graph, data, options.batch_size, changes)

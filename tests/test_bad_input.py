@@ -95,7 +95,7 @@ def test_data_that_does_not_fit_names_expected_and_given(
     model_file, tmp_path, capsys, data, message
 ):
     np.save(tmp_path / "data.npy", data)
-    args = [model_file, "--data", tmp_path / "data.npy", "--passes", "importance"]
+    args = [model_file, "--data", tmp_path / "data.npy", "--only", "importance"]
     _refused(args, tmp_path / "out", capsys, message)
 
 
@@ -153,7 +153,7 @@ def test_a_nonfinite_weight_stops_importance_with_its_layer_named(tmp_path, caps
     proto.graph.initializer[0].CopyFrom(numpy_helper.from_array(weight, "w1"))
     onnx.save(proto, tmp_path / "broken.onnx")
     np.save(tmp_path / "data.npy", np.ones((6, 4), np.float32))
-    args = [tmp_path / "broken.onnx", "--data", tmp_path / "data.npy", "--passes", "importance"]
+    args = [tmp_path / "broken.onnx", "--data", tmp_path / "data.npy", "--only", "importance"]
     _refused(args, tmp_path / "out", capsys, r"importance of layer 'fc1' is not finite")
 
 
@@ -162,7 +162,7 @@ def test_a_nonfinite_weight_stops_importance_with_its_layer_named(tmp_path, caps
     [
         (["--passes", "flops,warp"], r"Unknown pass 'warp'; the passes are: .*flops"),
         (["--passes", " , "], "--passes names no pass"),
-        (["--batch-size", "0"], "batch_size must be a positive whole number, got 0"),
+        (["--batch-size", "0"], "--batch-size must be a positive whole number, got 0"),
         (["--input-shape", "x=1xfour"], "is not of the form NAME=DIMS"),
         (["--input-shape", "image=1x4"], "The model has no input named 'image'; its inputs are: x"),
         (["--input-shape", "x=1x5"], r"Input 'x' needs 4 at axis 1 \(batchx4\)"),

@@ -95,7 +95,7 @@ def _bad(tmp_path, kind: str) -> list[str]:
         ("truncated", "truncated"),
         ("shape", "needs 4 at axis 1"),
         ("unknown-pass", "Unknown pass 'warp'"),
-        ("samples", "train_samples must be a positive whole number, got 0"),
+        ("samples", "--samples must be a positive whole number, got 0"),
     ],
 )
 def test_bad_input_is_one_sentence_and_nothing_is_written(tmp_path, capsys, kind, message):
@@ -143,3 +143,124 @@ def test_every_setting_with_a_flag_is_an_option_of_analyze(mlp_file, tmp_path, c
     assert low["low_contribution"] > lower["low_contribution"]  # the flag reached the pass
     assert main([*args, "--top-k", "many"]) == 2
     assert capsys.readouterr().err == "irwua: error: --top-k takes a whole number, not 'many'.\n"
+
+
+DEMO_DATA = EXAMPLE.with_name("digits_images.npy")
+
+
+def _ran(out: Path) -> list[str]:
+    return [entry["name"] for entry in json.loads((out / "analysis.json").read_text())["passes"]]
+
+
+def test_passes_add_to_the_defaults_and_only_runs_exactly_those(mlp_file, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["analyze", str(mlp_file), "--out", str(out), "--no-html"]
+    assert main([*args, "--passes", "pathways"]) == 0
+    assert {"flops", "metrics", "pathways"} <= set(_ran(out))
+    assert "  pathways: " in capsys.readouterr().out  # every pass that ran has a line
+    assert main([*args, "--only", "flops"]) == 0
+    assert _ran(out) == ["flops"]
+    assert main([*args, "--only", " , "]) == 2
+    assert "--only names no pass" in capsys.readouterr().err
+
+
+def test_a_pass_that_needs_data_is_refused_without_it(mlp_file, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["analyze", str(mlp_file), "--out", str(out), "--passes", "recommendations"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("irwua: error: --passes recommendations needs data: pruning measures")
+    assert "--data FILE" in err and not out.exists()
+
+
+def test_pruning_has_a_table_in_the_summary(tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["analyze", str(EXAMPLE), "--data", str(DEMO_DATA), "--out", str(out), "--no-html"]
+    assert main([*args, "--passes", "pruning", "--prune-ratios", "0.3,0.5"]) == 0
+    printed = capsys.readouterr().out
+    header = next(line for line in printed.splitlines() if "share pruned" in line)
+    assert header.split()[-2:] == ["30%", "50%"]
+    assert "    magnitude, unstructured " in printed
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--max-samples", "0"], "--max-samples must be a positive whole number, got 0."),
+        (
+            ["--epochs", "3"],
+            "--epochs is a setting of the training estimate, which needs --samples",
+        ),
+        (["--prune-ratios", "1.5"], "--prune-ratios must be numbers in [0, 1)"),
+    ],
+)
+def test_setting_errors_name_the_flags(mlp_file, tmp_path, capsys, flags, message):
+    assert main(["analyze", str(mlp_file), "--out", str(tmp_path / "r"), *flags]) == 2
+    assert capsys.readouterr().err.startswith(f"irwua: error: {message}")
+
+
+def test_prune_errors_name_the_flags_and_latency_is_interleaved(tmp_path, capsys):
+    args = ["prune", str(EXAMPLE), "--data", str(DEMO_DATA), "-o", str(tmp_path / "p.onnx")]
+    assert main([*args, "--ratio", "1.5"]) == 2
+    assert "--ratio must be a number between 0 and 1" in capsys.readouterr().err
+    assert main([*args, "--ratio", "0.5", "--scope", "layer"]) == 2
+    assert "--scope must be one of global, uniform, not 'layer'" in capsys.readouterr().err
+    assert main([*args, "--ratio", "0.5", "--max-samples", "64"]) == 0
+    printed = capsys.readouterr().out
+    latency = next(line for line in printed.splitlines() if line.startswith("  latency (batch"))
+    assert latency.count("ms ±") == 2
+    assert "interquartile range of" in printed
+
+
+def test_long_layer_names_keep_their_ends_within_the_terminal(tmp_path, monkeypatch):
+    graph = mlp().graph
+    long = "/model/encoder/layers.11/self_attention/"
+    for node in graph.node:
+        node.name = f"{long}{node.name}"
+    model = onnx.helper.make_model(graph, opset_imports=mlp().opset_import)
+    monkeypatch.setenv("COLUMNS", "100")
+    text = irwua.analyze(model).summary()
+    rows = [line for line in text.splitlines() if "Gemm" in line or "MatMul" in line]
+    assert rows and all(len(line) <= 100 for line in rows)
+    ends = {line.split()[0].rpartition("...")[2] for line in rows}
+    assert len(ends) == len(rows)  # the names' ends tell the layers apart
+
+
+def test_a_closed_pipe_ends_the_command_quietly(mlp_file, tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "irwua", "analyze", str(mlp_file), "--out", str(tmp_path / "r")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # as `| head -0` does
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and err == b""
+
+
+def test_progress_on_a_terminal_shows_elapsed_time_rate_and_time_left(monkeypatch):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    from irwua.runtime import progress as progress_module
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    terminal = os.fdopen(follower, "w")
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(progress_module, "SHOW_AFTER_SECONDS", 0.2)
+
+    def slow():
+        for item in range(4):
+            time.sleep(0.15)
+            yield item
+
+    assert list(progress_module.progress(slow(), 4, "activations")) == [0, 1, 2, 3]
+    terminal.flush()
+    assert select.select([leader], [], [], 5)[0], "nothing was drawn"
+    drawn = os.read(leader, 65536).decode()
+    terminal.close()
+    os.close(leader)
+    assert "activations" in drawn and "/4 [00:00<00:00" in drawn and "batch/s" in drawn

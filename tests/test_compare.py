@@ -113,7 +113,24 @@ def test_costs_and_weight_usage_side_by_side(comparison, models):
     assert pruned["effective_params"] < 0.5 * base["effective_params"]
     assert pruned["utilization"] < base["utilization"]
     keys = [column.key for column in comparison.columns]
-    assert keys[:3] == ["params", "macs", "flops"] and "accuracy" in keys
+    assert keys[:5] == ["params", "nonzero_params", "file_bytes", "latency_ms", "macs"]
+    assert "accuracy" in keys
+
+
+def test_non_zero_parameters_file_size_and_interleaved_latency(comparison, models):
+    mlp, pruned_module, _, _ = models
+    base, pruned, cnn = comparison.models
+    assert base.nonzero_params == sum(int(p.count_nonzero()) for p in mlp.parameters())
+    assert pruned.nonzero_params == sum(int(p.count_nonzero()) for p in pruned_module.parameters())
+    assert pruned.nonzero_params < 0.5 * base.nonzero_params
+    assert cnn.file_bytes == CNN.stat().st_size
+    runs = {model.latency.runs for model in comparison.models}
+    assert len(runs) == 1 and runs.pop() >= 5  # every model timed in the same rounds
+    for model in comparison.models:
+        assert model.latency.low_ms <= model.latency.median_ms <= model.latency.high_ms
+    assert comparison.to_dict()["models"][1]["costs"]["latency"]["runs"] == pruned.latency.runs
+    summary = comparison.summary()
+    assert "non-zero parameters" in summary and "file size" in summary and " ms " in summary
 
 
 def test_json_summary_and_saved_files(comparison, tmp_path):

@@ -69,7 +69,7 @@ def _analyze(args: list[str], out: Path, capsys) -> tuple[int, dict | None, str]
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
 def test_flops_through_the_cli(case, tmp_path, capsys):
     path = _save(case, tmp_path)
-    args = [str(path), "--passes", "flops", *_shape_args(case)]
+    args = [str(path), "--only", "flops", *_shape_args(case)]
     code, document, error = _analyze(args, tmp_path / "out", capsys)
     assert code == 0, error
     totals = document["totals"]
@@ -159,7 +159,7 @@ def test_weights_in_constant_nodes_get_wanda_style_importance_on_data():
 
 def test_if_reports_each_branch_and_counts_the_larger(tmp_path, capsys):
     path = _save(CASE_BY_NAME["if_branches"], tmp_path)
-    code, document, error = _analyze([str(path), "--passes", "flops"], tmp_path / "out", capsys)
+    code, document, error = _analyze([str(path), "--only", "flops"], tmp_path / "out", capsys)
     assert code == 0, error
     branches = document["flops"]["branches"]
     assert {scope: counts["flops"] for scope, counts in branches.items()} == {
@@ -200,7 +200,7 @@ def test_external_weights_are_memory_mapped_not_copied(tmp_path):
 
 def _peak_rss(model: Path, out: Path) -> int:
     """Peak resident memory, in bytes, of ``irwua analyze MODEL --passes flops`` run alone."""
-    argv = [sys.executable, "-m", "irwua", "analyze", str(model), "--passes", "flops"]
+    argv = [sys.executable, "-m", "irwua", "analyze", str(model), "--only", "flops"]
     process = subprocess.Popen(
         [*argv, "--out", str(out), "--quiet"],
         stdout=subprocess.DEVNULL,

@@ -4,6 +4,8 @@ user's module left untouched."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from unittest import mock
 
 import numpy as np
@@ -329,7 +331,47 @@ def test_cli_refuses_weights_without_a_model(tmp_path, capsys):
     command = ["analyze", str(tmp_path / "weights.pt"), "--data", str(tmp_path / "x.npy")]
     assert main([*command, "--trust-code", "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
-    assert "not a model" in error and error.count("\n") == 1
+    assert "holds a state dict (4 tensors by name), not a model" in error
+    assert "model.load_state_dict" in error and error.count("\n") == 1
+
+
+def test_a_pickled_module_of_the_saving_script_says_how_to_pass_it(tmp_path):
+    """A module whose class lived in the script that saved it (``__main__``) cannot be
+    unpickled anywhere else: the error says what to do instead."""
+    script = tmp_path / "save.py"
+    script.write_text(
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = torch.nn.Linear(4, 3)\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x)\n"
+        "torch.save(Net(), 'net.pt')\n"
+    )
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, check=True)
+    np.save(tmp_path / "x.npy", np.zeros((2, 4), np.float32))
+    run = subprocess.run(
+        [sys.executable, "-m", "irwua", "analyze", "net.pt", "--data", "x.npy", "--trust-code"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert "Can't get attribute 'Net'" in run.stderr and "irwua.analyze(model, data)" in run.stderr
+    assert "torch.jit.save(torch.jit.script(model), path)" in run.stderr
+
+
+@pytest.mark.parametrize("scripted", [False, True])
+def test_data_that_does_not_fit_forward_names_the_shapes(scripted):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    model = torch.jit.script(model) if scripted else model
+    with pytest.raises(
+        IrwuaError,
+        match=r"does not run on the data \(per sample: .* 7\): "
+        r"mat1 and mat2 shapes cannot be multiplied \(2x7 and 4x3\)",
+    ):
+        irwua.analyze(model, np.zeros((5, 7), np.float32))
 
 
 def test_pruning_a_torch_module_keeps_its_learned_tensors_counted():

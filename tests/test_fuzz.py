@@ -304,7 +304,7 @@ def test_byte_flipped_zoo_models_are_analyzed_or_refused(zoo_model, tmp_path, mo
                 assert "\n" not in str(exc).strip(), str(exc)
                 outcomes.append("refused")
         if index == 0:  # one mutant per model through the real command: exit 0 or 2
-            argv = [sys.executable, "-m", "irwua", "analyze", str(path), "--passes", "flops"]
+            argv = [sys.executable, "-m", "irwua", "analyze", str(path), "--only", "flops"]
             argv += ["--no-html", "--out", str(tmp_path / "out")]
             done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
             assert done.returncode == (0 if outcomes[0] == "analyzed" else 2), done.stderr

@@ -61,7 +61,7 @@ def test_a_loop_of_a_trillion_steps_is_sized_without_running_it(tmp_path, scan_o
     """The body keeps its carried shape, so static sizing covers the Loop: nothing runs, and
     every step counts (2 FLOPs of Add per step, and the Relu over the 10^12 scanned slices)."""
     path = save(loop(10**12, scan_output), tmp_path / "loop.onnx")
-    run = irwua("analyze", path, "--passes", "flops", "--no-html", cwd=tmp_path)
+    run = irwua("analyze", path, "--only", "flops", "--no-html", cwd=tmp_path)
     succeeded(run)  # with a scan output, onnxruntime would abort the process (SIGABRT)
     assert run.err == "", run.err
     document = json.loads((tmp_path / "irwua-report" / "analysis.json").read_text())
@@ -107,7 +107,7 @@ def test_a_pipe_or_a_device_is_not_read_as_a_model(tmp_path, kind):
 
 def test_ten_thousand_nodes_of_one_name_are_named_in_linear_time(tmp_path):
     path = save(same_names(10_000), tmp_path / "names.onnx")
-    run = irwua("analyze", path, "--passes", "flops", "--no-html", "--out", "out", cwd=tmp_path)
+    run = irwua("analyze", path, "--only", "flops", "--no-html", "--out", "out", cwd=tmp_path)
     succeeded(run)
     flops = json.loads((tmp_path / "out" / "analysis.json").read_text())["flops"]
     names = {node["name"] for node in flops["nodes"]}
@@ -123,7 +123,7 @@ def test_a_constant_of_shape_weight_is_a_view_and_scoring_it_is_budgeted(tmp_pat
     the pathways, which do materialise it, fit in the memory limit."""
     path = save(constant_of_shape_weight(20_000), tmp_path / "cos.onnx")
     assert path.stat().st_size < 300
-    run = irwua("analyze", path, "--passes", "flops", "--no-html", cwd=tmp_path)
+    run = irwua("analyze", path, "--only", "flops", "--no-html", cwd=tmp_path)
     succeeded(run)
     assert "params 400 M" in run.out
     run = irwua("analyze", path, "--out", "out", cwd=tmp_path)
@@ -150,7 +150,7 @@ def test_a_light_zoo_model_is_analyzed_in_bounds(light_model, tmp_path):
 
 def test_synthetic_inputs_larger_than_the_budget_are_not_made(tmp_path):
     path = save(nonzero_of_declared(20_000), tmp_path / "nonzero.onnx")
-    run = irwua("analyze", path, "--passes", "flops", "--no-html", cwd=tmp_path)
+    run = irwua("analyze", path, "--only", "flops", "--no-html", cwd=tmp_path)
     succeeded(run)
     assert "stay unsized" in run.err and "Running the model on synthetic inputs would" in run.err
 
@@ -160,7 +160,7 @@ def test_the_shape_reading_run_is_killed_at_the_memory_limit(tmp_path):
     exposed copies grow the child past 768 MiB... unless the run ends first: either way the
     parent stays small and the run ends within the bounds."""
     path = save(nonzero_of_declared(6_000), tmp_path / "nonzero.onnx")
-    run = irwua("analyze", path, "--passes", "flops", "--no-html", cwd=tmp_path)
+    run = irwua("analyze", path, "--only", "flops", "--no-html", cwd=tmp_path)
     succeeded(run)
 
 
@@ -225,10 +225,10 @@ def test_a_planted_template_cache_is_never_read(tmp_path):
         _, filename, _ = environment.loader.get_source(environment, name)
         key = jinja2.FileSystemBytecodeCache().get_cache_key(name, filename)
         (folder / f"__jinja2_{key}.cache").write_bytes(b"j2" + payload)
-    succeeded(irwua("analyze", CNN, "--passes", "flops", "--out", "out", cwd=tmp_path))
+    succeeded(irwua("analyze", CNN, "--only", "flops", "--out", "out", cwd=tmp_path))
     assert not marker.exists()
     shutil.rmtree(folder)
-    succeeded(irwua("analyze", CNN, "--passes", "flops", "--out", "out", cwd=tmp_path))
+    succeeded(irwua("analyze", CNN, "--only", "flops", "--out", "out", cwd=tmp_path))
     assert folder.stat().st_mode & 0o777 == 0o700 and any(folder.iterdir())
 
 
@@ -360,7 +360,7 @@ def test_invalid_external_data_references(tmp_path, key, value, message):
 )
 def test_graphs_the_onnx_checker_refuses_are_refused(tmp_path, kind, message):
     path = save(invalid_graph(kind), tmp_path / "bad.onnx")
-    refused(irwua("analyze", path, "--passes", "flops", cwd=tmp_path), message)
+    refused(irwua("analyze", path, "--only", "flops", cwd=tmp_path), message)
 
 
 def test_strings_that_are_not_utf8_and_opsets_from_the_future(tmp_path):
@@ -390,7 +390,7 @@ def test_huge_flops_and_an_infinite_training_factor(tmp_path):
     weight = {"w": np.ones((side, 4), np.float32)}
     proto = model(nodes, [("x", [2**40, side])], [("y", [2**40, 4])], weight)
     (tmp_path / "huge.onnx").write_bytes(proto.SerializeToString())
-    succeeded(irwua("analyze", tmp_path / "huge.onnx", "--passes", "flops", cwd=tmp_path))
+    succeeded(irwua("analyze", tmp_path / "huge.onnx", "--only", "flops", cwd=tmp_path))
     refused(irwua("analyze", CNN, "--train-factor", "inf", cwd=tmp_path), "positive finite number")
 
 
@@ -413,7 +413,7 @@ def test_a_saved_models_restore_ops_run_only_with_trust_code(tmp_path):
     pytest.importorskip("tf2onnx")
     marker = tmp_path / "marker"
     folder = planted_saved_model(tmp_path / "saved", marker)
-    args = ("analyze", folder, "--passes", "flops", "--out", "out")
+    args = ("analyze", folder, "--only", "flops", "--out", "out")
     refused(
         irwua(*args, cwd=tmp_path), "is a TensorFlow SavedModel, whose loading runs .* --trust-code"
     )

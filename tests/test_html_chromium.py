@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from browser import needs_chromium, open_page
 from report_models import HOSTILE, deep_mlp, digits_full, hostile_mlp, light_resnet50
@@ -112,3 +113,84 @@ def test_big_models_render(browser, tmp_path):
         assert 0 < seconds < 20
         rows = browser.execute_script("return document.querySelectorAll('#layers tbody tr').length")
         assert rows == len(analysis.graph.layers)
+
+
+def test_the_verdict_is_on_the_first_screen_and_names_the_top_recommendation(
+    browser, digits_report
+):
+    open_page(browser, digits_report)
+    browser.set_window_size(1400, 900)
+    verdict = browser.execute_script(
+        "const r = document.getElementById('verdict').getBoundingClientRect();"
+        "return [r.top + window.scrollY, r.bottom + window.scrollY, "
+        "document.getElementById('verdict').innerText]"
+    )
+    top, bottom, text = verdict
+    assert top < 300 and bottom < 900
+    headline = next(
+        item["text"]
+        for item in digits_full().document["recommendations"]["items"]
+        if item["text"].startswith("Pruning the whole model")
+    )
+    assert text.splitlines()[1] == headline
+    assert "Each sample costs" in text
+
+
+def test_every_nav_link_leaves_its_heading_below_the_nav(browser, digits_report):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, digits_report)
+    browser.set_window_size(1400, 900)
+    links = browser.find_elements(By.CSS_SELECTOR, "nav a")
+    assert len(links) >= 8
+    for link in links:
+        link.click()
+        nav_bottom, heading_top = browser.execute_script(
+            "const heading = document.querySelector(arguments[0] + ' h2');"
+            "return [document.querySelector('nav').getBoundingClientRect().bottom, "
+            "heading.getBoundingClientRect().top]",
+            link.get_attribute("hash"),
+        )
+        at_end = browser.execute_script(
+            "return window.innerHeight + window.scrollY >= document.body.scrollHeight - 2"
+        )
+        assert heading_top >= nav_bottom or at_end, link.text
+
+
+@pytest.mark.parametrize("model", ["resnet50", "densenet121"])
+def test_layer_graphs_of_big_models_show_every_merge_and_fit_on_load(browser, tmp_path, model):
+    """Every residual Sum / dense Concat is a merge point of the layer graph, normalizations are
+    folded into their convolutions, the drawing fits its frame on load and zooms on a click;
+    the whole report is written in well under 10 s."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    path = Path(onnx.__file__).parent / "backend/test/data/light" / f"light_{model}.onnx"
+    start = time.perf_counter()
+    analysis = irwua.analyze(path)
+    report = analysis.save(tmp_path)["report.html"]
+    seconds = time.perf_counter() - start
+    assert seconds < 10
+    merging = [n for n in analysis.graph.nodes if n.op_type in ("Sum", "Concat")]
+    convs = sum(1 for layer in analysis.graph.layers if layer.op_type == "Conv")
+    open_page(browser, report)
+    browser.set_window_size(1400, 900)
+    titles = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#diagram-layer_graph g.node title'),"
+        " t => t.textContent)"
+    )
+    assert sum(t.startswith("M") for t in titles) == len(merging)
+    assert sum(t.startswith("L") for t in titles) <= convs + 2  # BatchNorms folded in
+    frame, drawing = browser.execute_script(
+        "const f = document.getElementById('diagram-layer_graph');"
+        "const r = f.getBoundingClientRect(), s = f.querySelector('svg').getBoundingClientRect();"
+        "return [[r.width, f.clientHeight, window.innerHeight], [s.width, s.height]]"
+    )
+    assert drawing[0] <= frame[0] and drawing[1] <= 0.8 * frame[2] + 1
+    before = drawing[0]
+    browser.find_element(By.CSS_SELECTOR, "[aria-label='zoom Layer graph'] [data-zoom=in]").click()
+    after = browser.execute_script(
+        "return document.querySelector('#diagram-layer_graph svg').getBoundingClientRect().width"
+    )
+    assert after == pytest.approx(before * 1.25, rel=0.02)

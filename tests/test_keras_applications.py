@@ -155,3 +155,20 @@ def test_recurrent_layers_count_every_step(case):
     assert [layer.name for layer in again.graph.layers] == [
         layer.name for layer in analysis.graph.layers
     ]
+
+
+@pytest.mark.parametrize("case", ["LSTM", "GRU"])
+def test_bidirectional_layers_count_both_directions(case):
+    """A Bidirectional GRU becomes two Loops, the backward one after a ReverseSequence (sized by
+    its own shape rule), a Bidirectional LSTM one bidirectional ONNX LSTM: both directions'
+    weights and steps are counted."""
+    factory, gates, second_bias = RECURRENT[case]
+    inputs = keras.Input((STEPS, FEATURES))
+    both = keras.layers.Bidirectional(factory(), name="both")(inputs)
+    model = _randomized(keras.Model(inputs, keras.layers.Dense(3, name="head")(both)))
+    data = np.random.default_rng(1).normal(size=(8, STEPS, FEATURES)).astype(np.float32)
+    flops = irwua.analyze(model, data, passes=["flops"])["flops"]
+    extra = 2 * gates * UNITS if second_bias else 0
+    assert flops.total.params == model.count_params() + extra
+    assert not flops.unresolved
+    assert flops.total.macs == 2 * STEPS * gates * UNITS * (FEATURES + UNITS) + 2 * UNITS * 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import FrozenInstanceError, dataclass
 
+import numpy as np
 import pytest
 from builders import mlp
 
@@ -73,14 +74,20 @@ def test_unknown_pass_and_cycles_are_user_errors():
 
 
 def test_results_are_immutable_and_analysis_is_repeatable():
-    first = irwua.analyze(mlp())
+    first = irwua.analyze(mlp(), passes=["flops"])
     with pytest.raises(FrozenInstanceError):
         first["flops"].batch = 2
     with pytest.raises(TypeError):
         first["flops"].layers["fc1"] = None
-    second = irwua.analyze(mlp())
+    second = irwua.analyze(mlp(), passes=["flops"])
     assert first.to_dict()["totals"] == second.to_dict()["totals"]
     assert [entry["name"] for entry in first.to_dict()["passes"]] == ["flops"]
+
+
+def test_the_default_passes_are_the_command_lines_and_data_given_is_used():
+    analysis = irwua.analyze(mlp(), np.ones((3, 4), np.float32))
+    assert list(analysis.results) == ["flops", "activations", "importance", "metrics"]
+    assert analysis.document["totals"]["data"] and analysis.document["model"]["data_samples"] == 3
 
 
 def test_passes_do_not_modify_the_users_model():
@@ -91,6 +98,6 @@ def test_passes_do_not_modify_the_users_model():
 
 
 def test_asking_for_a_pass_that_did_not_run_says_which_ran():
-    analysis = irwua.analyze(mlp())
+    analysis = irwua.analyze(mlp(), passes=["flops"])
     with pytest.raises(KeyError, match="ran: flops"):
         analysis["importance"]

@@ -131,8 +131,8 @@ def test_structured_prune_equals_the_sweep_point(files):
     ("extra", "message"),
     [
         (["--ratio", "1.5"], "between 0 and 1"),
-        (["--ratio", "0.5", "--criterion", "gradient"], "Unknown criterion 'gradient'"),
-        (["--ratio", "0.5", "--scope", "layer"], "Unknown scope 'layer'"),
+        (["--ratio", "0.5", "--criterion", "gradient"], "--criterion must be one of importance"),
+        (["--ratio", "0.5", "--scope", "layer"], "--scope must be one of global, uniform"),
         (["--ratio", "0.5", "--labels", "MISSING"], "does not exist"),
     ],
 )

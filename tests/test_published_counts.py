@@ -67,7 +67,7 @@ def test_cli_writes_report(light_model, tmp_path):
     script = Path(sys.executable).with_name("irwua")
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "irwua"]
     completed = subprocess.run(
-        [*command, "analyze", str(light_model("resnet50")), "--passes", "flops", "--out", str(out)],
+        [*command, "analyze", str(light_model("resnet50")), "--only", "flops", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=120,

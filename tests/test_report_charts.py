@@ -104,10 +104,10 @@ def test_layer_comparison_bars_are_the_metrics(digits):
 
 def test_radar_shows_the_least_utilized_layers(digits):
     layers = digits.document["layers"]
-    figure = charts.efficiency_radar(layers, limit=3)
-    titles = [t.get_text() for t in figure.axes[0].texts if t.get_fontsize() == 8]
+    figure = charts.efficiency_radar(layers, highlighted=3)
+    named = [t.get_text().split(" (")[0] for t in figure.legends[0].get_texts()]
     least = sorted(layers, key=lambda layer: layer["metrics"]["utilization"])[:3]
-    assert titles == [layer["name"] for layer in least]
+    assert named == [*(layer["name"] for layer in least), f"the other {len(layers) - 3} layers"]
 
 
 def test_flops_by_layer_sums_the_rest(digits):
@@ -194,7 +194,10 @@ def test_pathway_bars_use_log_scores():
     ]
     figure = charts.pathway_bars({"top": paths})
     dots = figure.axes[0].lines[0]
-    assert list(dots.get_xdata()) == pytest.approx([-800 / math.log(10), -3.0])
+    # log10 of each path's strength over the strongest's (the first underflows a float)
+    assert list(dots.get_xdata()) == pytest.approx([-800 / math.log(10) + 3.0, 0.0])
+    ticks = [t.get_text() for t in figure.axes[0].get_xticklabels() if t.get_text()]
+    assert ticks[-1] == "1" and any(t.startswith("1e-") for t in ticks)
     assert figure.axes[0].get_yticklabels()[0].get_text() == "x[0] > fc[1]"
 
 

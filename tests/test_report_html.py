@@ -35,6 +35,7 @@ def page(digits) -> str:
 def test_sections_follow_the_passes_that_ran(page):
     flops_only = irwua.analyze(DIGITS_CNN, passes=["flops"])
     assert SECTIONS.findall(render_html(flops_only)) == [
+        "verdict",
         "summary",
         "flops",
         "layers",
@@ -43,6 +44,7 @@ def test_sections_follow_the_passes_that_ran(page):
         "provenance",
     ]
     assert SECTIONS.findall(page) == [
+        "verdict",
         "summary",
         "flops",
         "metrics",
@@ -102,6 +104,7 @@ def test_full_report_shows_pruning_pathways_and_recommendations():
     analysis = digits_full()
     page = render_html(analysis)
     assert SECTIONS.findall(page) == [
+        "verdict",
         "summary",
         "flops",
         "metrics",
@@ -116,7 +119,7 @@ def test_full_report_shows_pruning_pathways_and_recommendations():
     document = analysis.document
     for item in document["recommendations"]["items"]:
         assert str(escape(item["text"])) in page
-    assert page.count('<div class="diagram">') == 3  # layers, neurons, pathways
+    assert page.count('<div class="diagram" id="diagram-') == 3  # layers, neurons, pathways
     text = analysis.summary()
     assert f"recommendations ({len(document['recommendations']['items'])}):" in text
     assert document["recommendations"]["items"][0]["text"] in text
@@ -142,3 +145,26 @@ def test_terminal_report(digits, capsys):
     assert "top layers by FLOPs:" in out
     assert re.search(r"^    3 +Conv ", out, re.MULTILINE), out
     assert "recommendations" not in out
+
+
+def test_the_pruning_section_says_where_a_simpler_criterion_wins():
+    """The demo CNN's structured sweeps keep more agreement with random than with importance at
+    70%: the page says so, with the numbers, and what it means (never a silent contradiction)."""
+    analysis = digits_full()
+    sweeps = {
+        (s["criterion"], s["granularity"]): {p["ratio"]: p["agreement"] for p in s["points"]}
+        for s in analysis.document["pruning"]["sweeps"]
+        if s["scope"] == "global"
+    }
+    random, importance = sweeps["random", "structured"], sweeps["importance", "structured"]
+    reversed_at = [r for r in random if random[r] > importance[r] + 0.01]
+    page = render_html(analysis)
+    if reversed_at:
+        ratio = reversed_at[0]
+        assert (
+            f"Structured: random keeps more agreement than importance at {ratio:.0%} "
+            f"({random[ratio]:.1%} vs {importance[ratio]:.1%})"
+        ) in page
+        assert page.count("A global structured ranking compares units") == 1
+    else:
+        assert "keeps more agreement than importance" not in page

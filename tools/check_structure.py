@@ -40,7 +40,10 @@ LAYERS = (
     ("pipeline", ("irwua.options", "irwua.pipeline")),
     ("passes", ("irwua.passes",)),
     ("report", ("irwua.report",)),
-    ("facade", ("irwua.analysis", "irwua.comparison", "irwua.tracking", "irwua.pruner")),
+    (
+        "facade",
+        ("irwua.analysis", "irwua.comparison", "irwua.tracking", "irwua.pruner", "irwua.demo"),
+    ),
     ("cli", ("irwua.cli", "irwua.__main__", "irwua")),
 )
 """Layers from the lowest; a module is in the layer of the longest prefix that names it."""

@@ -167,6 +167,28 @@ def _eval_mode(model: Any) -> Iterator[None]:
             module.training = training
 
 
+def _check_runs(model: Any, args: tuple, kwargs: dict, input_names: list[str]) -> None:
+    """Raise the error a model gives on the data when it cannot run on it at all (a shape that
+    does not fit forward()), naming the shapes given; return when it runs."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            model(*args, **kwargs)
+    except Exception as exc:  # whatever forward() raises on data it does not take
+        shapes = [tuple(t.shape) for t in (*args, *kwargs.values())]
+        given = ", ".join(
+            f"{name} {'x'.join(map(str, shape[1:])) or 'scalar'}"
+            for name, shape in zip(input_names, shapes, strict=False)
+        )
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        reason = lines[-1].strip().removeprefix("RuntimeError: ") if lines else root_reason(exc)
+        raise IrwuaError(
+            f"The model does not run on the data (per sample: {given}): {reason.rstrip('.')}; "
+            "give data of the shapes its forward() takes, samples on axis 0."
+        ) from exc
+
+
 def _export(
     model: Any, args: tuple, kwargs: dict, input_names: list[str], options: Mapping[str, Any]
 ) -> _Exported:
@@ -197,6 +219,7 @@ def _export(
         try:
             proto = _export_torchscript(wrapped or model, tensors, input_names, axes)
         except Exception as exc:
+            _check_runs(model, args, kwargs, input_names)
             raise IrwuaError(
                 f"PyTorch could not export the model to ONNX (torch.export: {reason}; "
                 f"TorchScript: {root_reason(exc)}); make forward() traceable (no data-dependent "

@@ -8,6 +8,7 @@ says the file is trusted (``trust_code=True``, ``--trust-code`` on the command l
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +30,35 @@ def load_torch_file(path: Path, trust_code: bool) -> Any:
     try:
         with quiet():  # torch.jit.load warns that it is deprecated
             loaded = _load(path)
+    except (AttributeError, ModuleNotFoundError) as exc:  # the pickle names a missing class
+        raise IrwuaError(
+            f"'{path}' is a pickled module whose class cannot be found here ({root_reason(exc)}), "
+            "as a class defined in the script that saved it (__main__) or in a module this "
+            "Python cannot import lives only there; pass the module from that code "
+            "(irwua.analyze(model, data)), or save it as TorchScript "
+            "(torch.jit.save(torch.jit.script(model), path)) or with torch.export (.pt2)."
+        ) from exc
     except Exception as exc:  # torch raises many types for a file it cannot read
         raise IrwuaError(f"PyTorch cannot load '{path}': {root_reason(exc)}.") from exc
     if isinstance(loaded, (torch.nn.Module, torch.export.ExportedProgram)):
         return loaded
     raise IrwuaError(
-        f"'{path}' holds a {type(loaded).__name__}, not a model (weights alone cannot be "
-        "analyzed); build the module in Python, load the weights into it and call "
-        "irwua.analyze(module, data)."
+        f"'{path}' holds {_described(loaded)}, not a model (weights alone cannot be analyzed); "
+        "build the module in Python, load the weights into it (model.load_state_dict) and call "
+        "irwua.analyze(model, data)."
     )
+
+
+def _described(value: object) -> str:
+    """What a loaded object is, for the sentence: 'a state dict of 4 tensors', 'a list'."""
+    import torch
+
+    if isinstance(value, Mapping):
+        tensors = sum(isinstance(v, torch.Tensor) for v in value.values())
+        if tensors:
+            return f"a state dict ({tensors} tensors by name)"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def _load(path: Path) -> Any:

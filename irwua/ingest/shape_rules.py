@@ -150,6 +150,15 @@ def _same(_node: Node, ops: Operands, _opset: int) -> list[Output]:
     return [(ops.shape(0), ops.dtype(0))]
 
 
+def _reverse_sequence(node: Node, ops: Operands, _opset: int) -> list[Output]:
+    """The data's shape: each batch entry's first ``sequence_lens`` steps reversed in place."""
+    shape, lengths = ops.shape(0), ops.shape(1)
+    batch, time = int(node.attr("batch_axis", 1)), int(node.attr("time_axis", 0))
+    if len(shape) < 2 or {batch, time} != {0, 1} or tuple(lengths) != (shape[batch],):
+        raise NotCovered
+    return [(shape, ops.dtype(0))]
+
+
 def _softmax(node: Node, ops: Operands, opset: int) -> list[Output]:
     axis_index(node.attr("axis", -1 if opset >= 13 else 1), len(ops.shape(0)), opset)
     return _same(node, ops, opset)
@@ -590,6 +599,7 @@ RULES: dict[str, Rule] = {
     "IsInf": _predicate,
     "Identity": _same,
     "LRN": _same,
+    "ReverseSequence": _reverse_sequence,
     "Where": _where,
     "Dropout": _dropout,
     "Conv": _conv,

@@ -15,6 +15,7 @@ from onnx import numpy_helper
 
 from irwua.ingest.model_file import PROTOBUF_LIMIT
 from irwua.ingest.tensors import initializers
+from irwua.ir.graph import LayerGraph
 
 _EXTERNAL_MIN_BYTES = 1024
 """Tensors of at least this many bytes go to the ``.data`` file of a model over the limit."""
@@ -26,6 +27,17 @@ def stored_inline(proto: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> N
     for tensor in initializers(proto.graph):
         if tensor.data_location == onnx.TensorProto.EXTERNAL and tensor.name in values:
             tensor.CopyFrom(numpy_helper.from_array(np.asarray(values[tensor.name]), tensor.name))
+
+
+def nonzero_params(graph: LayerGraph) -> int:
+    """Non-zero entries of the layers' learned tensors, each stored tensor counted once (reads
+    every weight)."""
+    tensors = {
+        graph.constants.origins.get(name, name): graph.constants.values[name]
+        for layer in graph.layers
+        for name in layer.tensors.values()
+    }
+    return sum(int(np.count_nonzero(value)) for value in tensors.values())
 
 
 def stored_bytes(proto: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> int:

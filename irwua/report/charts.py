@@ -9,6 +9,7 @@ Chart text is never mathtext (``svg.RC``), so a ``$`` in a layer name stays text
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from irwua.report.formatting import CRITERION_TEXT
+from irwua.report.formatting import CRITERION_TEXT, human
 from irwua.report.svg import new_figure, styled
 
 if TYPE_CHECKING:
@@ -33,17 +34,20 @@ COLORS = {
 }
 CRITERION_COLORS = {"importance": "#2f6db5", "magnitude": "#e07b39", "random": "#9aa5b1"}
 GRANULARITY_LINES = {"unstructured": "-", "structured": "--"}
+PRUNED_UNITS = {frozenset({"unstructured"}): "weights", frozenset({"structured"}): "units"}
+"""What a pruning panel's ratio counts, by the granularities of its sweeps."""
 COVERAGE_LINES = {50: ":", 80: "--", 90: "-."}
 LAYER_COLORMAP = "viridis"
 RADAR_AXES = (
-    ("utilization", lambda m: m["utilization"]),
-    ("normalized\nentropy", lambda m: m["normalized_entropy"]),
-    ("1 - Gini", lambda m: 1.0 - m["gini"]),
-    ("weights for\n90%", lambda m: m["coverage_90"]),
-    ("above low\nshare", lambda m: 1.0 - m["low_contribution"]),
-    ("not near\nzero", lambda m: 1.0 - m["near_zero"]),
+    ("used\n(utilization)", lambda m: m["utilization"]),
+    ("spread\n(entropy)", lambda m: m["normalized_entropy"]),
+    ("equal\n(1 - Gini)", lambda m: 1.0 - m["gini"]),
+    ("weights\nfor 90%", lambda m: m["coverage_90"]),
+    ("not\nnegligible", lambda m: 1.0 - m["low_contribution"]),
+    ("not\nnear zero", lambda m: 1.0 - m["near_zero"]),
 )
 """Radar spokes: each a fraction in [0, 1], larger meaning the layer spreads its work wider."""
+
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 CURVE_POINTS = 50
@@ -170,47 +174,75 @@ def layer_comparison(layers: Sequence[Mapping[str, Any]]) -> Figure:
         _rectangles(axes, positions, 0.0, np.array([m[key] for m in metrics]), color)
         axes.set_ylabel(title, fontsize=8)
         axes.set_ylim(0, 1)
+        _percent_axis(axes, "y")
     sparsity = np.array([m["sparsity"] for m in metrics])
     _rectangles(rows[2], positions, 0.0, sparsity, COLORS["tertiary"])
-    rows[0].set_title("Layer comparison (fractions; sparsity: exact zeros, dark)")
+    shares = np.array([m["near_zero"] for m in metrics] + [*sparsity])
+    rows[2].set_ylim(0, max(float(shares.max(initial=0.0)) * 1.15, 0.01))  # small shares show
+    if not shares.any():
+        rows[2].text(
+            0.5,
+            0.5,
+            "no layer has near-zero or zero weights",
+            transform=rows[2].transAxes,
+            ha="center",
+            va="center",
+            color=COLORS["text"],
+        )
+    rows[0].set_title("Layer comparison (shares of each layer's weights; exact zeros dark)")
     _layer_ticks(rows[2], [layer["name"] for layer in layers])
     return figure
 
 
 @styled
-def efficiency_radar(layers: Sequence[Mapping[str, Any]], limit: int = 12) -> Figure:
-    """One radar per layer (the ``limit`` least utilized when there are more): how widely the
-    layer spreads its importance, each spoke a fraction with 1 = evenly used. The radars share
-    one plain axes (polar axes cost ten times more to draw)."""
-    from matplotlib.collections import LineCollection, PolyCollection
+def efficiency_radar(layers: Sequence[Mapping[str, Any]], highlighted: int = 3) -> Figure:
+    """One radar of how widely each layer spreads its importance, each spoke a fraction with
+    1 = evenly used: every layer a thin grey outline, the ``highlighted`` least utilized in
+    colour and named, so that the odd layers stand out from the common profile."""
+    from matplotlib.lines import Line2D
 
-    chosen = sorted(layers, key=lambda layer: layer["metrics"]["utilization"])[:limit]
-    columns = min(4, len(chosen))
-    rows = math.ceil(len(chosen) / columns)
-    figure = new_figure(2.5 * columns, 2.5 * rows)
-    axes = figure.add_axes((0, 0, 1, 1))
-    angles = np.linspace(0, 2 * np.pi, len(RADAR_AXES), endpoint=False)
+    figure = new_figure(6.4, 4.6)
+    axes = figure.add_axes((0, 0, 0.62, 1))
+    angles = np.linspace(0, 2 * np.pi, len(RADAR_AXES), endpoint=False) + np.pi / 2
     spokes = np.column_stack([np.cos(angles), np.sin(angles)])
-    centers = [(3.0 * (i % columns), -3.0 * (i // columns)) for i in range(len(chosen))]
-    frames, shapes = [], []
-    for center, layer in zip(centers, chosen, strict=True):
-        values = np.clip([value(layer["metrics"]) for _, value in RADAR_AXES], 0.0, 1.0)
-        shapes.append(center + spokes * values[:, None])
-        frames += [np.array([center, center + spoke]) for spoke in spokes]
-        frames += [center + spokes * ring for ring in (0.5, 1.0)]
-        frames[-2:] = [np.vstack([f, f[:1]]) for f in frames[-2:]]
-        axes.text(center[0], center[1] + 1.35, short(layer["name"], 26), ha="center", fontsize=8)
-        for (text, _), (x, y) in zip(RADAR_AXES, center + spokes * 1.12, strict=True):
-            axes.text(x, y, text, ha="center", va="center", fontsize=5.5, color=COLORS["text"])
-    axes.add_collection(LineCollection(frames, colors=COLORS["muted"], linewidths=0.4))
-    axes.add_collection(
-        PolyCollection(shapes, facecolors=COLORS["light"], edgecolors=COLORS["primary"])
-    )
-    axes.set_xlim(-1.6, 3.0 * (columns - 1) + 1.6)
-    axes.set_ylim(-3.0 * (rows - 1) - 1.4, 1.6)
+    for ring in (0.25, 0.5, 0.75, 1.0):
+        outline = np.vstack([spokes * ring, spokes[:1] * ring])
+        axes.plot(outline[:, 0], outline[:, 1], color=COLORS["muted"], linewidth=0.4)
+    for spoke, (text, _) in zip(spokes, RADAR_AXES, strict=True):
+        axes.plot([0, spoke[0]], [0, spoke[1]], color=COLORS["muted"], linewidth=0.4)
+        x, y = spoke * 1.2
+        axes.text(x, y, text, ha="center", va="center", fontsize=8, color=COLORS["text"])
+    ranked = sorted(layers, key=lambda layer: layer["metrics"]["utilization"])
+    chosen = ranked[:highlighted]
+    colors = [COLORS["secondary"], COLORS["primary"], COLORS["tertiary"]]
+    for layer in ranked[highlighted:]:
+        shape = _radar_shape(layer, spokes)
+        axes.plot(shape[:, 0], shape[:, 1], color=COLORS["muted"], linewidth=0.6, alpha=0.6)
+    handles = []
+    for layer, color in zip(chosen, itertools.cycle(colors)):
+        shape = _radar_shape(layer, spokes)
+        axes.fill(shape[:, 0], shape[:, 1], color=color, alpha=0.12)
+        axes.plot(shape[:, 0], shape[:, 1], color=color, linewidth=1.6)
+        utilization = layer["metrics"]["utilization"]
+        label = f"{short(layer['name'], 30)} (utilization {100 * utilization:.0f}%)"
+        handles.append(Line2D([], [], color=color, linewidth=1.6, label=label))
+    if len(ranked) > highlighted:
+        others = f"the other {len(ranked) - highlighted} layers"
+        handles.append(Line2D([], [], color=COLORS["muted"], linewidth=0.6, label=others))
+    figure.legend(handles=handles, loc="center left", bbox_to_anchor=(0.62, 0.5), fontsize=8)
+    axes.set_xlim(-1.45, 1.45)
+    axes.set_ylim(-1.35, 1.4)
     axes.set_aspect("equal")
     axes.set_axis_off()
+    axes.set_title("How evenly each layer uses its weights (1 = evenly)", fontsize=10)
     return figure
+
+
+def _radar_shape(layer: Mapping[str, Any], spokes: np.ndarray) -> np.ndarray:
+    """A layer's closed outline on the radar's spokes."""
+    values = np.clip([value(layer["metrics"]) for _, value in RADAR_AXES], 0.0, 1.0)
+    points = spokes * values[:, None]
+    return np.vstack([points, points[:1]])
 
 
 @styled
@@ -239,6 +271,7 @@ def flops_by_op(by_op_type: Mapping[str, Mapping[str, int]], limit: int = 20) ->
     axes.barh(positions, other, left=matrix, color=COLORS["secondary"], label="other FLOPs")
     axes.set_yticks(positions, [op for op, _ in ranked])
     axes.set_xlabel("FLOPs per sample")
+    _count_axis(axes, "x")
     axes.set_title("FLOPs by op type")
     axes.legend(loc="lower right")
     return figure
@@ -279,32 +312,58 @@ def pruning_curves(pruning: Mapping[str, Any]) -> Figure:
         baseline = pruning.get("baseline", {}).get("accuracy")
         if key == "accuracy" and baseline is not None:
             axes.axhline(baseline, color=COLORS["muted"], linewidth=0.8, label="unpruned")
-        axes.set_xlabel("fraction of weights pruned")
+        kinds = {s["granularity"] for s in group}
+        unit = PRUNED_UNITS.get(frozenset(kinds), "weights, or units (dashed)")
+        axes.set_xlabel(f"share pruned: {unit}")
+        _percent_axis(axes, "x")
+        if key != "relative_error":
+            axes.set_ylim(-0.02, 1.02)
+            _percent_axis(axes, "y")
         axes.set_title(title)
-        _legend_or_colorbar(figure, axes, len(group))
+        _legend_or_colorbar(figure, axes, len(group), below=True)
     figure.subplots_adjust(wspace=0.35)
     return figure
 
 
 @styled
 def pathway_bars(pathways: Mapping[str, Any], limit: int = 15) -> Figure:
-    """The top pathways' scores (product of the normalized connection importances on them), as
-    log10: deep networks have scores too small for a float."""
+    """The top pathways' strength relative to the strongest (1 = as strong; their scores are
+    products of normalized connection importances, too small for a float in deep networks, so
+    the ratios come from the log scores)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
+
     top = pathways["top"][:limit]
     figure = new_figure(8.5, 0.9 + 0.3 * max(len(top), 1))
     axes = figure.add_subplot()
     positions = np.arange(len(top))[::-1]
-    scores = np.array([_log10_score(path) for path in top])
-    if len(top):  # a dot per path on a stem: a log score has no zero for a bar to start at
-        spread = max(float(scores.max() - scores.min()), 0.1)
-        base = float(scores.min()) - 0.2 * spread
-        axes.hlines(positions, base, scores, color=COLORS["light"], linewidth=2)
-        axes.plot(scores, positions, "o", color=COLORS["primary"])
-        axes.set_xlim(base, float(scores.max()) + 0.1 * spread)
+    logs = np.array([_log10_score(path) for path in top])
+    finite = np.isfinite(logs)
+    if finite.any():  # a path of score 0 (an unused unit on it) has no dot
+        # log10 of each path's strength over the strongest's, drawn on a linear axis whose
+        # ticks read as the ratio: the ratios of deep networks underflow a float
+        relative = logs[finite] - logs[finite].max()
+        spread = max(-float(relative.min()), 1.0)
+        base = -1.15 * spread
+        axes.hlines(positions[finite], base, relative, color=COLORS["light"], linewidth=2)
+        axes.plot(relative, positions[finite], "o", color=COLORS["primary"])
+        axes.set_xlim(base, 0.08 * spread)
+        if spread <= 2:  # within a hundredfold: ticks at 1, 0.5, 0.2, 0.1, ...
+            ratios = [r for r in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0) if np.log10(r) >= base]
+            axes.xaxis.set_major_locator(FixedLocator(np.log10(ratios)))
+        else:
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.xaxis.set_major_formatter(FuncFormatter(_ratio_tick))
     axes.set_yticks(positions, [path_text(path) for path in top], fontsize=7)
-    axes.set_xlabel("log10 of the pathway score (product of normalized connection importances)")
+    axes.set_xlabel("strength relative to the strongest pathway (1 = as strong)")
     axes.set_title(f"Top {len(top)} pathways, input unit to output unit")
     return figure
+
+
+def _ratio_tick(exponent: float, _position: int) -> str:
+    """A tick at log10(ratio) ``exponent`` shown as the ratio: 1, 0.1, 0.001, 1e-12."""
+    if exponent > 1e-9:
+        return ""
+    return f"{10.0**exponent:.2g}" if exponent >= -3 else f"1e{exponent:.0f}"
 
 
 def _log10_score(path: Mapping[str, Any]) -> float:
@@ -337,6 +396,7 @@ def _share_bars(names: list[str], values: list[float], total: float, title: str)
     axes.bar_label(bars, shares, fontsize=7)
     axes.set_yticks(positions, names, fontsize=7)
     axes.set_xlabel("FLOPs per sample")
+    _count_axis(axes, "x")
     axes.set_title(title)
     axes.margins(x=0.12)
     return figure
@@ -350,6 +410,22 @@ def _log_scale(axes: Axes, which: str) -> None:
     (axes.set_xscale if which == "x" else axes.set_yscale)("log")
     axis.set_major_formatter(StrMethodFormatter("{x:g}"))
     axis.set_minor_formatter(NullFormatter())
+
+
+def _count_axis(axes: Axes, which: str) -> None:
+    """Counts on an axis in k/M/G (``irwua.report.formatting.human``), never with an offset."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis = axes.xaxis if which == "x" else axes.yaxis
+    axis.set_major_formatter(FuncFormatter(lambda value, _: human(value)))
+
+
+def _percent_axis(axes: Axes, which: str) -> None:
+    """Shares on an axis as percentages."""
+    from matplotlib.ticker import PercentFormatter
+
+    axis = axes.xaxis if which == "x" else axes.yaxis
+    axis.set_major_formatter(PercentFormatter(1.0, decimals=None))
 
 
 def _width(layers: int) -> float:
@@ -378,24 +454,31 @@ def _rectangles(axes: Axes, positions, bottom, top, face: str, edge: str | None 
 
 
 def _layer_ticks(axes: Axes, names: Sequence[str], start: int = 1) -> None:
-    """Layer names on the x axis when few, else layer numbers."""
-    positions = np.arange(start, start + len(names))
-    if len(names) <= NAMED_TICKS:
-        axes.set_xticks(positions, [short(name, 24) for name in names], fontsize=7)
-        axes.tick_params(axis="x", labelrotation=60)
-        for label in axes.get_xticklabels():
-            label.set_horizontalalignment("right")
-    else:
-        axes.set_xlabel("layer number (graph order)")
+    """Layer names on the x axis: every layer's when few, else every k-th (graph order)."""
+    step = max(1, math.ceil(len(names) / NAMED_TICKS))
+    positions = np.arange(start, start + len(names))[::step]
+    axes.set_xticks(positions, [short(name, 24) for name in names[::step]], fontsize=7)
+    axes.tick_params(axis="x", labelrotation=60)
+    for label in axes.get_xticklabels():
+        label.set_horizontalalignment("right")
+    if step > 1:
+        axes.set_xlabel(f"layers in graph order (one in {step} named)")
     axes.set_xlim(start - 0.7, start + len(names) - 0.3)
 
 
-def _legend_or_colorbar(figure: Figure, axes: Axes, count: int, handles: Sequence = ()) -> None:
-    """For up to 10 lines a legend (``handles`` plus the labelled artists), for more a colour
-    bar of the layer number."""
+def _legend_or_colorbar(
+    figure: Figure, axes: Axes, count: int, handles: Sequence = (), below: bool = False
+) -> None:
+    """For up to 10 lines a legend (``handles`` plus the labelled artists; ``below`` the axes,
+    where it covers no curve), for more a colour bar of the layer number."""
     if count <= 10:
         labelled = axes.get_legend_handles_labels()[0]
-        axes.legend(handles=[*handles, *labelled], fontsize=7, loc="lower right")
+        place = (
+            {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2), "ncol": 2}
+            if below
+            else {"loc": "lower right"}
+        )
+        axes.legend(handles=[*handles, *labelled], fontsize=7, **place)
         return
     from matplotlib import cm, colors
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from irwua.report.formatting import format_value, human, percent
+from irwua.report.formatting import format_value, human, human_bytes, percent
 from irwua.report.protocol import ComparisonLike
 from irwua.report.svg import figure_svg, new_figure, styled
 from irwua.report.templating import render_page
@@ -56,6 +56,9 @@ def plot_comparison(comparison: ComparisonLike) -> Figure:
             for label in axes.get_xticklabels():
                 label.set(rotation=25, horizontalalignment="right")
         axes.margins(y=0.2)
+        if column.kind == "share":  # room for the bar labels, ticks up to 100% only
+            axes.set_ylim(0, 1.15)
+            axes.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     figure.tight_layout()
     return figure
 
@@ -70,6 +73,8 @@ def _tick_formatter(kind: str) -> Callable[[float, int], str]:
         return lambda value, _position: percent(value, 0)
     if kind == "count":
         return lambda value, _position: human(value)
+    if kind == "bytes":
+        return lambda value, _position: human_bytes(value)
     return lambda value, _position: f"{value:.3g}"
 
 
@@ -83,7 +88,12 @@ def compare_view(comparison: ComparisonLike) -> dict[str, Any]:
         for model in comparison.models:
             value = model.value(column)
             ratio = None
-            if column.kind == "count" and model is not baseline and value is not None and reference:
+            if (
+                column.kind in ("count", "bytes", "milliseconds")
+                and model is not baseline
+                and value is not None
+                and reference
+            ):
                 ratio = f"{value / reference:.3g}x"
             cells.append({"text": format_value(value, column.kind), "ratio": ratio})
         rows.append({"label": column.label, "cells": cells})

@@ -31,6 +31,7 @@ import numpy as np
 from markupsafe import Markup
 
 from irwua.report.formatting import human, percent, share
+from irwua.report.layer_boxes import FOLDABLE, MERGES, Box, LayerBoxes, layer_boxes
 from irwua.report.protocol import AnalysisLike
 from irwua.report.svg import inline_svg
 
@@ -51,12 +52,35 @@ NEURON_LAYER_LIMIT = 12
 EDGES_PER_LINK = 48
 """The strongest connections drawn between two layers of the neuron-level diagram."""
 
-GRAPH_STYLE = {"rankdir": "TB", "fontname": "Helvetica", "fontsize": "10", "nodesep": "0.25"}
-NODE_STYLE = {"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": "9"}
+FONT = "Helvetica,Arial,sans-serif"
+"""One sans-serif font for every text of every diagram (dot's default is a serif)."""
+GRAPH_STYLE = {"rankdir": "TB", "fontname": FONT, "fontsize": "10", "nodesep": "0.25"}
+NODE_STYLE = {"shape": "box", "style": "rounded,filled", "fontname": FONT, "fontsize": "9"}
 EDGE_STYLE = {"arrowsize": "0.6", "color": "#9aa5b1"}
-CLUSTER_STYLE = {"style": "rounded,dashed", "color": "#b8c2cc", "fontsize": "9"}
+CLUSTER_STYLE = {
+    "style": "rounded,dashed",
+    "color": "#b8c2cc",
+    "fontsize": "9",
+    "fontname": FONT,
+    "margin": "12",  # room for a label wider than the column of units it frames
+}
 TERMINAL_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": "#eef1f5"}
-UNIT_STYLE = {"shape": "circle", "style": "filled", "fixedsize": "true", "width": "0.32"}
+MERGE_STYLE = {
+    "shape": "ellipse",
+    "style": "filled",
+    "fillcolor": "#ffffff",
+    "color": "#5b6675",
+    "fontsize": "8",
+    "margin": "0.02,0.01",
+    "height": "0.25",
+}
+UNIT_STYLE = {
+    "shape": "circle",
+    "style": "filled",
+    "fixedsize": "true",
+    "width": "0.32",
+    "fontname": FONT,
+}
 FLOW_COLORS = ("#c9d3df", "#9db4d3", "#6f93c4", "#3f6fb0", "#1c4a8a")
 """Edge colours from weakest to strongest (five steps of the log-scaled value)."""
 USE_COLORS = ("#f4c7b8", "#f7dfc0", "#f3efcf", "#d6e6cf", "#b7d7c2")
@@ -146,39 +170,44 @@ def label(*lines: str) -> str:
 
 
 def layer_graph(analysis: AnalysisLike) -> Diagram:
-    """The weighted layers, the graph inputs and outputs, and how they connect."""
+    """The weighted layers (normalizations folded into them), the points where data paths merge,
+    the graph inputs and outputs, and how they connect (``irwua.report.layer_boxes``)."""
     graph, document = analysis.graph, analysis.document
     entries = {entry["name"]: entry for entry in document["layers"]}
-    ids = {layer.name: f"L{index}" for index, layer in enumerate(graph.layers)}
+    drawn = layer_boxes(graph)
     dot = _digraph("layers", GRAPH_STYLE, NODE_STYLE)
-    for index, name in enumerate(graph.inputs):
-        dot.node(f"I{index}", label("input", name, _shape(graph.shape(name))), **TERMINAL_STYLE)
-    for index, name in enumerate(graph.outputs):
-        dot.node(f"O{index}", label("output", name, _shape(graph.shape(name))), **TERMINAL_STYLE)
-    nodes = {
-        layer.name: (ids[layer.name], _layer_label(layer, graph, entries[layer.name], document))
-        for layer in graph.layers
-    }
-    _add_clusters(dot, graph.layers, nodes)
+    nodes = []
+    for box in drawn.boxes.values():
+        if box.terminal is not None:
+            role, name = box.terminal
+            dot.node(box.id, label(role, name, _shape(graph.shape(name))), **TERMINAL_STYLE)
+        elif box.merge is not None:
+            nodes.append((_merge_path(box, drawn, graph), box.id, _merge_label(box, graph)))
+        else:
+            nodes.append(
+                (_module_path(box.host), box.id, _box_label(box, graph, entries, document))
+            )
+    _add_clusters(dot, nodes)
     flows = {name: entry.get("importance") for name, entry in entries.items()}
     scale = _LogScale([value for value in flows.values() if value])
-    for layer in graph.layers:
-        style = scale.edge(flows[layer.name])
-        for upstream in graph.upstream_layers(layer):
-            dot.edge(ids[upstream.name], ids[layer.name], **style)
-    for index, name in enumerate(graph.inputs):
-        for layer in graph.nearest_layers(name, upstream=False):
-            dot.edge(f"I{index}", ids[layer.name], **scale.edge(flows[layer.name]))
-    for index, name in enumerate(graph.outputs):
-        for layer in graph.nearest_layers(name, upstream=True):
-            dot.edge(ids[layer.name], f"O{index}")
+    for tail, head in drawn.edges:
+        host = drawn.boxes[head].host
+        dot.edge(tail, head, **(scale.edge(flows[host.name]) if host is not None else {}))
     if dot.source.count(" -> ") > LARGE_GRAPH_EDGES:
         dot.graph_attr.update(FAST_LAYOUT)
     fill = " (fill: utilization, red = least used)" if "metrics" in analysis.results else ""
+    folded = sum(len(box.layers) - 1 for box in drawn.boxes.values() if box.layers)
     caption = (
-        f"Boxes are weighted layers{fill}; arrows go through the parameter-free ops between "
-        "layers. Arrow width and colour: the importance the receiving layer draws from its "
-        "input, log scale. Dashed frames: module paths."
+        f"Boxes are weighted layers{fill}"
+        + (
+            f", {folded} normalization and scale layers folded into their neighbours"
+            if folded
+            else ""
+        )
+        + "; small ovals are where data paths merge (+: residual add, concat, x: gate). "
+        "Arrows go through the parameter-free ops between them; arrow width and colour: the "
+        "importance the receiving layer draws from its input, log scale. Dashed frames: module "
+        "paths. Drag to pan, Ctrl + wheel or the buttons to zoom."
     )
     return Diagram("layer_graph", "Layer graph", caption, dot.source)
 
@@ -265,31 +294,68 @@ def _digraph(name: str, graph_attr: Mapping[str, str], node_attr: Mapping[str, s
     )
 
 
-def _layer_label(layer: Layer, graph: LayerGraph, entry: Mapping[str, Any], document) -> tuple:
-    lines = [layer.name, f"{layer.op_type}  {_shape(graph.shape(layer.output))}"]
+def _box_label(
+    box: Box, graph: LayerGraph, entries: Mapping[str, Mapping[str, Any]], document
+) -> tuple[str, dict[str, str]]:
+    """A layer box's text (its name, op and output shape, what is folded into it, parameters
+    and FLOPs share of all its layers, the host's utilization) and node attributes."""
+    host = box.host
+    last = box.layers[-1] if box.layers[-1].kind in FOLDABLE else host
+    lines = [host.name, f"{host.op_type}  {_shape(graph.shape(last.output))}"]
+    extra = [layer.op_type for layer in box.layers[1:]]
+    extra += [box.activation] if box.activation else []
+    if extra:
+        lines.append("+ " + ", ".join(dict.fromkeys(extra)))
     fill = NEUTRAL_FILL
-    if "flops" in entry:
-        flops_share = share(entry["flops"], document["totals"]["flops"])
-        lines.append(f"{human(entry['params'])} params, {flops_share} of FLOPs")
-    metrics = entry.get("metrics")
+    members = [entries[layer.name] for layer in box.layers]
+    if all("flops" in entry for entry in members):
+        params = sum(entry["params"] for entry in members)
+        flops_share = share(sum(entry["flops"] for entry in members), document["totals"]["flops"])
+        lines.append(f"{human(params)} params, {flops_share} of FLOPs")
+    metrics = entries[host.name].get("metrics")
     if metrics is not None:
         lines.append(f"utilization {percent(metrics['utilization'])}")
         fill = _bucket(USE_COLORS, metrics["utilization"])
-    return label(*lines), fill
+    return label(*lines), {"fillcolor": fill}
 
 
-def _add_clusters(dot, layers: Sequence[Layer], nodes: Mapping[str, tuple]) -> None:
-    """Put each layer's node into nested clusters of its module path; a module becomes a
-    cluster when it holds two or more layers and not the same ones as its parent."""
-    paths = {layer.name: _module_path(layer) for layer in layers}
+def _merge_label(box: Box, graph: LayerGraph) -> tuple[str, dict[str, str]]:
+    node = box.merge
+    symbol = MERGES[node.op_type]
+    shape = _shape(graph.shape(node.outputs[0]))
+    return label(symbol), {**MERGE_STYLE, "tooltip": label(f"{node.op_type} {shape}")}
+
+
+def _merge_path(box: Box, drawn: LayerBoxes, graph: LayerGraph) -> tuple[str, ...]:
+    """A merge's module path: what the module paths of the layers it merges share."""
+    paths = [
+        _module_path(drawn.boxes[tail].host)
+        for tail, head in drawn.edges
+        if head == box.id and drawn.boxes[tail].host is not None
+    ]
+    common = paths[0] if paths else ()
+    for path in paths[1:]:
+        depth = 0
+        while depth < min(len(common), len(path)) and common[depth] == path[depth]:
+            depth += 1
+        common = common[:depth]
+    return common
+
+
+def _add_clusters(dot, nodes: Sequence[tuple[tuple[str, ...], str, tuple]]) -> None:
+    """Add each node (module path, id, (label, attributes)) into nested clusters of its module
+    path; a module becomes a cluster when it holds two or more nodes and not the same ones as
+    its parent."""
+    paths = {node_id: path for path, node_id, _ in nodes}
+    drawn = {node_id: text for _, node_id, text in nodes}
     members: dict[tuple[str, ...], list[str]] = {(): list(paths)}
-    for name, path in paths.items():
+    for node_id, path in paths.items():
         for depth in range(1, len(path) + 1):
-            members.setdefault(path[:depth], []).append(name)
+            members.setdefault(path[:depth], []).append(node_id)
     clusters = [
         prefix
-        for prefix, names in members.items()
-        if prefix and len(names) > 1 and members[prefix[:-1]] != names
+        for prefix, ids in members.items()
+        if prefix and len(ids) > 1 and members[prefix[:-1]] != ids
     ]
     counter = iter(range(len(clusters)))
 
@@ -301,11 +367,11 @@ def _add_clusters(dot, layers: Sequence[Layer], nodes: Mapping[str, tuple]) -> N
             sub = _digraph(f"cluster_{next(counter)}", style, {})
             fill(sub, child)
             target.subgraph(sub)
-        claimed = {name for child in children for name in members[child]}
-        for name in members[prefix]:
-            if name not in claimed:
-                node_id, (text, color) = nodes[name]
-                target.node(node_id, text, fillcolor=color)
+        claimed = {node_id for child in children for node_id in members[child]}
+        for node_id in members[prefix]:
+            if node_id not in claimed:
+                text, attributes = drawn[node_id]
+                target.node(node_id, text, **attributes)
 
     fill(dot, ())
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from irwua.errors import IrwuaError
@@ -38,8 +41,9 @@ def write_files(
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for name, text in contents.items():
-            handle, temp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-            staged[Path(temp)] = directory / name
+            with _signals_deferred():  # an interrupt cannot fall between creating and noting
+                handle, temp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
+                staged[Path(temp)] = directory / name
             os.fchmod(handle, _new_file_mode())  # mkstemp makes 0600; give what open() would.
             data = text.encode("utf-8") if isinstance(text, str) else text
             with os.fdopen(handle, "wb") as file:
@@ -108,6 +112,21 @@ def _same(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except (OSError, ValueError):
         return False
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (in the main thread) until the block is done; they are
+    handled, as usual, right after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _remove(staged: Mapping[Path, Path]) -> None:

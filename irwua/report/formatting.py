@@ -44,13 +44,17 @@ def percent(fraction: float | None, digits: int = 1) -> str:
 
 
 def format_value(value: float | int | None, kind: str) -> str:
-    """A value shown as its kind says: "count" (1.2 M), "share" (12.3%) or "number" (0.0123);
-    'n/a' when there is none."""
+    """A value shown as its kind says: "count" (1.2 M), "share" (12.3%), "bytes" (1.5 MiB),
+    "milliseconds" (0.48 ms) or "number" (0.0123); 'n/a' when there is none."""
     if kind == "count":
         return human(value)
     if kind == "share":
         return percent(value)
-    return "n/a" if value is None else f"{value:.4g}"
+    if kind == "bytes":
+        return human_bytes(value)
+    if value is None:
+        return "n/a"
+    return f"{value:.3g} ms" if kind == "milliseconds" else f"{value:.4g}"
 
 
 def shortened(text: str, width: int) -> str:
@@ -67,6 +71,6 @@ def shortened(text: str, width: int) -> str:
 def name_column(names: Sequence[str], other_columns: int) -> int:
     """The width of a terminal table's name column: the longest name, at most what the
     terminal's width leaves beside ``other_columns`` characters (120 when it is not a terminal),
-    and at least 24."""
+    and at least 24 when the names need it."""
     columns = shutil.get_terminal_size((120, 24)).columns
-    return max(min(max(map(len, names), default=0), columns - other_columns), 24)
+    return min(max(map(len, names), default=0), max(columns - other_columns, 24))

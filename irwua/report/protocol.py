@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from irwua.ir.graph import LayerGraph
     from irwua.pipeline import PassResult
     from irwua.runtime.fidelity import Fidelity
+    from irwua.runtime.latency import Latency
 
 
 class AnalysisLike(Protocol):
@@ -83,7 +84,7 @@ class ModelStatsLike(Protocol):
     nonzero: int
     flops: int
     bytes: int
-    latency_ms: float
+    latency: Latency
 
 
 class PrunedLike(Protocol):

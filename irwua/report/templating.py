@@ -1,7 +1,8 @@
 """The Jinja2 environment every irwua page is rendered with.
 
-Pages extend ``templates/base.html.j2``: inline CSS, a table-sorting script and a Content Security
-Policy that allows nothing to load from anywhere and only that one script (by its hash) to run.
+Pages extend ``templates/base.html.j2``: inline CSS, one script (table sorting, diagram pan and
+zoom) and a Content Security Policy that allows nothing to load from anywhere and only that one
+script (by its hash) to run.
 Autoescape is on and undefined names are errors, so every string from a model shows as text.
 """
 
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     import jinja2
 
 
+SCRIPTS = ("sort.js", "zoom.js")
+"""The page's one inline script, in these parts: table sorting, diagram pan and zoom."""
+
+
 def render_page(template: str, **context: Any) -> str:
     """Render ``templates/<template>`` (which extends ``base.html.j2``) with ``context``."""
     return _environment().get_template(template).render(**context)
@@ -42,10 +47,11 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters.update(human=human, percent=percent)
-    script = resources.files("irwua.report").joinpath("templates", "sort.js").read_text("utf-8")
+    folder = resources.files("irwua.report").joinpath("templates")
+    script = "\n".join(folder.joinpath(name).read_text("utf-8") for name in SCRIPTS)
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     source = Markup(f"'sha256-{digest}'")  # our own text: its quotes stay quotes in the policy
-    environment.globals.update(sort_script=script, script_source=source)
+    environment.globals.update(page_script=script, script_source=source)
     return environment
 
 

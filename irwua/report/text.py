@@ -49,14 +49,14 @@ def pruned_text(pruned: PrunedLike) -> str:
         ("non-zero parameters", human(b.nonzero), human(a.nonzero)),
         ("FLOPs / sample", human(b.flops), human(a.flops)),
         ("file size", human_bytes(b.bytes), human_bytes(a.bytes)),
-        (f"latency (batch {pruned.batch})", f"{b.latency_ms:.3g} ms", f"{a.latency_ms:.3g} ms"),
+        (f"latency (batch {pruned.batch})", str(b.latency), str(a.latency)),
     ]
     fidelity = pruned.fidelity
     lines = [
         f"pruned {pruned.ratio:.0%} of the {kind} ({pruned.scope}, {pruned.criterion}) - "
         f"measured on {fidelity.samples} samples",
-        f"  {'':<22}{'before':>12}{'after':>12}",
-        *(f"  {label:<22}{old:>12}{new:>12}" for label, old, new in rows),
+        f"  {'':<22}{'before':>16}{'after':>16}",
+        *(f"  {label:<22}{old:>16}{new:>16}" for label, old, new in rows),
         f"  relative output error {fidelity.relative_error:.4g}, top-1 agreement "
         f"{percent(fidelity.agreement)}",
     ]
@@ -64,6 +64,10 @@ def pruned_text(pruned: PrunedLike) -> str:
         lines.append(
             f"  accuracy {percent(pruned.baseline_accuracy)} -> {percent(fidelity.accuracy)}"
         )
+    lines.append(
+        f"  latency: median ± half the interquartile range of {b.latency.runs} runs of each "
+        "model, interleaved"
+    )
     if not pruned.structured:
         lines.append("  zeroed weights keep dense FLOPs and latency; sparse kernels gain")
     lines += [f"  {printable(note)}" for note in pruned.notes]

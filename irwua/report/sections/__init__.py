@@ -12,10 +12,12 @@ from irwua.report.sections import (
     pruning,
     recommendations,
     summary,
+    verdict,
 )
 from irwua.report.sections.section import Report, Section
 
 SECTIONS: tuple[Section, ...] = (
+    verdict.SECTION,
     summary.SECTION,
     flops.SECTION,
     metrics.SECTION,

@@ -7,6 +7,7 @@ from typing import Any
 from irwua.report.cells import dims
 from irwua.report.formatting import percent
 from irwua.report.sections.section import Report, Section
+from irwua.report.sections.verdict import layer_anchor
 
 NAMING_KEYS = ("scope", "framework_name")
 """Entry keys that say where a layer sits: its subgraph scope and the framework's name."""
@@ -19,7 +20,7 @@ class Details(Section):
     def view(self, report: Report) -> list[dict[str, Any]]:
         document = report.analysis.document
         details = []
-        for entry in document["layers"]:
+        for index, entry in enumerate(document["layers"]):
             summary = entry["op_type"]
             if "metrics" in entry:
                 summary += f", utilization {percent(entry['metrics']['utilization'])}"
@@ -32,7 +33,14 @@ class Details(Section):
                 items += section.layer_items(entry, document)
             items.append(("note", entry.get("note")))
             shown = [item for item in items if item[1]]
-            details.append({"name": entry["name"], "summary": summary, "items": shown})
+            details.append(
+                {
+                    "name": entry["name"],
+                    "anchor": layer_anchor(index),
+                    "summary": summary,
+                    "items": shown,
+                }
+            )
         return details
 
 

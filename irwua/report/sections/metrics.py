@@ -51,13 +51,13 @@ class Metrics(Section):
     def layer_items(self, entry: Entry, document: Document) -> list[tuple[str, Any]]:
         items: list[tuple[str, Any]] = []
         if "input_mean_abs" in entry:
-            items.append(("input mean |x|", f"{entry['input_mean_abs']:.4g}"))
+            items.append(("input mean |x|", f"{entry['input_mean_abs']:.3g}"))
             items.append(("input zeros", percent(entry.get("input_zero_fraction"))))
         if "importance" in entry:
-            items.append(("importance (sum)", f"{entry['importance']:.4g}"))
+            items.append(("importance (sum)", f"{entry['importance']:.3g}"))
             items.append(("importance criterion", entry["importance_criterion"]))
         for key, value in entry.get("metrics", {}).items():
-            items.append((key.replace("_", " "), _metric(value)))
+            items.append((key.replace("_", " "), _metric(key, value)))
         return items
 
     def text(self, document: Document) -> list[str]:
@@ -124,16 +124,30 @@ def _usage_charts(analysis, criterion: str) -> list[dict[str, Any]]:
         chart(charts.layer_comparison(layers)),
         chart(
             charts.efficiency_radar(layers),
-            "Each spoke is a fraction, 1 = importance spread evenly over the weights"
-            + (" (the 12 least utilized layers)." if len(layers) > 12 else "."),
+            "Each spoke is a share, 1 = importance spread evenly over the layer's weights: the "
+            "effective share used (utilization), the spread of importance (normalized entropy), "
+            "its equality (1 - Gini), the share of weights holding 90% of it, and the shares "
+            "not negligible and not near zero. The three least utilized layers are in colour.",
         ),
     ]
 
 
-def _metric(value: Any) -> str:
+SHARES = frozenset(
+    "utilization coverage_50 coverage_80 coverage_90 low_contribution sparsity near_zero".split()
+)
+"""The metrics that are shares of a layer's weights, shown as percentages."""
+
+
+def _metric(key: str, value: Any) -> str:
+    """A metric as the layer details show it: shares as percentages, counts in k/M, indices
+    (entropy, redundancy, Gini) with three decimals."""
     if value is None:
         return "n/a"
-    return f"{value:.4g}" if isinstance(value, float) else f"{value:,}"
+    if key in SHARES:
+        return percent(value)
+    if isinstance(value, int) or key == "effective_weights":
+        return human(value)
+    return f"{value:.3f}"
 
 
 SECTION = Metrics()

@@ -46,6 +46,18 @@ class Pathways(Section):
             "notes": notes + list(section.get("notes", [])),
         }
 
+    def text(self, document: Document) -> list[str]:
+        section = document.get("pathways")
+        if section is None:
+            return []
+        if not section["top"]:
+            return ["  pathways: none found (see the notes in the report)"]
+        best = section["top"][0]
+        return [
+            f"  pathways: {len(section['top'])} strongest from the inputs to "
+            f"'{section['output_layer']}'; the strongest: {_units(best)}"
+        ]
+
     def layer_items(self, entry: Entry, document: Document) -> list[tuple[str, Any]]:
         if "neuron_importance" not in entry:
             return []

@@ -34,9 +34,10 @@ class Provenance(Section):
         if model.get("framework_params") is not None:
             rows.append(("parameters per the framework", f"{model['framework_params']:,}"))
         rows += [("export note", note) for note in model.get("export_notes", [])]
-        if totals.get("data"):
-            per_sample = ", ".join(dims(d[1:]) for d in model["input_shapes"].values())
-            rows.append(("data", f"{totals['samples']} samples of {per_sample}"))
+        if model.get("data_samples"):
+            per_sample = ", ".join(dims(d[1:]) for d in model["input_shapes"].values() if d)
+            used = "" if totals.get("data") else " (no pass that ran reads the data)"
+            rows.append(("data", f"{model['data_samples']} samples of {per_sample}{used}"))
         else:
             rows.append(("data", "none"))
         passes = ", ".join(f"{p['name']} {p['seconds']:.3f} s" for p in document["passes"])

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from irwua.report.formatting import percent
-from irwua.report.sections.section import Report, Section
+from irwua.report.sections.section import Document, Report, Section
+
+TEXT_RATIOS = (0.3, 0.5, 0.7, 0.9)
+"""The ratios the terminal summary shows (those the sweeps measured)."""
 
 
 class Pruning(Section):
@@ -27,6 +30,7 @@ class Pruning(Section):
         ratios = section.get("ratios") or sorted({p["ratio"] for s in sweeps for p in s["points"]})
         return {
             "charts": [chart(charts.pruning_curves(section))],
+            "readings": readings(sweeps),
             "baseline": percent(section.get("baseline", {}).get("accuracy")),
             "samples": section.get("samples"),
             "labels": labels,
@@ -48,6 +52,101 @@ class Pruning(Section):
                 if s["scope"] == "layer"
             ],
         }
+
+    def text(self, document: Document) -> list[str]:
+        section = document.get("pruning")
+        if section is None:
+            return []
+        sweeps = [s for s in section.get("sweeps") or [] if s["scope"] == "global"]
+        if not sweeps:
+            return [f"  pruning: not measured ({section.get('note') or 'no sweep ran'})"]
+        labels = bool(section.get("labels"))
+        measured = {p["ratio"] for s in sweeps for p in s["points"]}
+        ratios = [r for r in TEXT_RATIOS if r in measured] or sorted(measured)[-4:]
+        rows = [
+            (f"{s['criterion']}, {s['granularity']}", _cells(s, ratios, labels)) for s in sweeps
+        ]
+        label_width = max(len(label) for label, _ in rows)
+        width = max(len(cell) for _, cells in rows for cell in cells) + 2
+        baseline = section.get("baseline", {}).get("accuracy")
+        measure = "top-1 agreement / accuracy" if labels else "top-1 agreement"
+        accuracy = f", baseline accuracy {percent(baseline)}" if labels else ""
+        lines = [
+            f"  pruning, all layers at once ({measure} on {section['samples']} samples{accuracy}):",
+            f"    {'share pruned':<{label_width}}"
+            + "".join(f"{percent(r, 0):>{width}}" for r in ratios),
+        ]
+        lines += [
+            f"    {label:<{label_width}}" + "".join(f"{cell:>{width}}" for cell in cells)
+            for label, cells in rows
+        ]
+        return lines
+
+
+BEATEN_BY = (("random", "importance"), ("random", "magnitude"), ("magnitude", "importance"))
+"""(better, expected) criterion pairs whose reversals the report points out."""
+
+MARGIN = 0.01
+"""Agreement differences below this are not called a reversal."""
+
+
+def readings(sweeps: list[Mapping[str, Any]]) -> list[str]:
+    """What the global sweeps show that a reader would not expect, in words: where a simpler
+    criterion keeps more agreement than a more informed one, and what that means."""
+    by_key = {(s["criterion"], s["granularity"]): s for s in sweeps if s["scope"] == "global"}
+    texts: list[str] = []
+    explained: set[str] = set()
+    for granularity in ("unstructured", "structured"):
+        for better, expected in BEATEN_BY:
+            mine, theirs = by_key.get((better, granularity)), by_key.get((expected, granularity))
+            if mine is None or theirs is None:
+                continue
+            wins = _wins(mine, theirs)
+            if not wins:
+                continue
+            where = ", ".join(
+                f"{percent(r, 0)} ({percent(a, 1)} vs {percent(b, 1)})" for r, a, b in wins
+            )
+            meaning = _meaning(better, expected, granularity)
+            texts.append(
+                f"{granularity.capitalize()}: {better} keeps more agreement than {expected} at "
+                f"{where}." + ("" if meaning in explained else f" {meaning}")
+            )
+            explained.add(meaning)
+    return texts
+
+
+def _wins(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[tuple[float, float, float]]:
+    """(ratio, mine, theirs) where ``mine`` keeps clearly more agreement than ``theirs``."""
+    other = {p["ratio"]: p["agreement"] for p in theirs["points"] if p.get("agreement") is not None}
+    return [
+        (p["ratio"], p["agreement"], other[p["ratio"]])
+        for p in mine["points"]
+        if p.get("agreement") is not None
+        and p["ratio"] in other
+        and p["agreement"] > other[p["ratio"]] + MARGIN
+    ]
+
+
+def _meaning(better: str, expected: str, granularity: str) -> str:
+    if better == "random" and granularity == "structured":
+        return (
+            "A global structured ranking compares units of different layers by their share of "
+            "their own layer's importance, so it can take most units of one narrow layer while "
+            "random spreads the cuts over all layers; the per-layer sweeps below show which "
+            "layers tolerate cuts. Prefer the per-layer widths of the recommendations to one "
+            "global structured ratio on this model."
+        )
+    if better == "random":
+        return (
+            "The scores do not rank weights by what the outputs need on this data; check that "
+            "the data is representative of what the model sees."
+        )
+    return (
+        f"On this model and data, weight magnitude alone predicts what can go better than "
+        f"{expected} (|w| weighted by the inputs); the recommendations use, per layer, the "
+        "criterion measured to prune furthest."
+    )
 
 
 def _cells(sweep: Mapping[str, Any], ratios, labels: bool) -> list[str]:

@@ -1,0 +1,130 @@
+"""The verdict: the page's first section, the answers to the questions users open it with, one
+sentence each, worst first, each linked to its evidence further down. Is the model oversized
+(weight usage), what does it cost (parameters, MACs, FLOPs, memory), what can go (measured
+pruning, narrower layers, units never active)? A question whose pass did not run is named with
+the flags that answer it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from irwua.report.formatting import human, human_bytes, percent
+from irwua.report.sections.section import Document, Report, Section
+
+SEVERITY_ORDER = ("warning", "headline", "suggestion", "info")
+"""Findings in this order: warnings, the whole-model pruning answer, per-layer suggestions,
+other facts."""
+
+SHOWN_FINDINGS = 6
+"""Findings the verdict lists; the recommendations section has them all."""
+
+
+class Verdict(Section):
+    key = "verdict"
+    title = "Verdict"
+
+    def view(self, report: Report) -> dict[str, Any]:
+        document = report.analysis.document
+        anchors = {entry["name"]: layer_anchor(i) for i, entry in enumerate(document["layers"])}
+        recommended = _recommended(document, anchors)
+        findings = recommended + _usage(document, headline=not recommended)
+        if not recommended:
+            findings += _dead_units(document, anchors)
+        findings.sort(key=lambda finding: SEVERITY_ORDER.index(finding["severity"]))
+        return {
+            "findings": findings[:SHOWN_FINDINGS],
+            "more": max(len(findings) - SHOWN_FINDINGS, 0),
+            "cost": _cost(document),
+            "missing": _not_measured(document),
+        }
+
+
+def layer_anchor(index: int) -> str:
+    """The id of a layer's entry in the layer details (by position: ids never hold names)."""
+    return f"layer-{index}"
+
+
+def _recommended(document: Document, anchors: dict[str, str]) -> list[dict[str, str]]:
+    """The recommendations pass's items, the whole-model pruning one as the headline."""
+    findings = []
+    for item in document.get("recommendations", {}).get("items", []):
+        layer = item.get("layer")
+        severity = item["severity"]
+        if severity == "info" and layer is None and item["text"].startswith("Pruning the whole"):
+            severity = "headline"
+        href = f"#{anchors[layer]}" if layer in anchors else "#pruning"
+        findings.append({"severity": severity, "text": item["text"], "href": href})
+    return findings
+
+
+def _usage(document: Document, headline: bool) -> list[dict[str, str]]:
+    """How much of the weights the model uses, from the metrics pass (none without it)."""
+    totals = document["totals"]
+    if totals.get("utilization") is None:
+        return []
+    source = f"on {totals['samples']} samples" if totals.get("data") else "by weight magnitude"
+    text = (
+        f"{percent(totals['utilization'], 0)} of the weights are effectively used "
+        f"({human(totals['effective_params'])} of {human(totals['scored_weights'])}, {source}): "
+        f"the compression potential is {percent(totals['compression_potential'], 0)}."
+    )
+    return [{"severity": "headline" if headline else "info", "text": text, "href": "#metrics"}]
+
+
+def _dead_units(document: Document, anchors: dict[str, str]) -> list[dict[str, str]]:
+    """The layers with output units never active on the data, from the metrics pass."""
+    findings = []
+    for entry in document["layers"]:
+        dead = entry.get("metrics", {}).get("dead_units")
+        if dead:
+            findings.append(
+                {
+                    "severity": "suggestion",
+                    "text": f"{dead} output units of '{entry['name']}' are never active on the "
+                    "data.",
+                    "href": f"#{anchors[entry['name']]}",
+                }
+            )
+    return findings
+
+
+def _cost(document: Document) -> str | None:
+    """What one sample costs, in one sentence (None without the flops pass)."""
+    if "flops" not in document:
+        return None
+    totals = document["totals"]
+    return (
+        f"Each sample costs {human(totals['macs'])} MACs ({human(totals['flops'])} FLOPs) over "
+        f"{human(totals['params'])} parameters ({human_bytes(totals['weight_bytes'])} of "
+        f"weights) and {human_bytes(totals['activation_bytes'])} of activations."
+    )
+
+
+def _not_measured(document: Document) -> list[str]:
+    """The questions the analysis left open, each with what answers it."""
+    totals = document["totals"]
+    open_questions = []
+    if "utilization" not in totals:
+        open_questions.append(
+            "Which weights the model uses: not measured; the metrics pass answers it "
+            "(--passes metrics, with --data FILE to weigh weights by their inputs)."
+        )
+    elif not totals.get("data"):
+        open_questions.append(
+            "Weight usage is from weight magnitudes only: give --data FILE to weigh each weight "
+            "by the inputs it meets."
+        )
+    pruning = document.get("pruning")
+    if pruning is None or not pruning.get("sweeps"):
+        open_questions.append(
+            "How much can be pruned, and at what accuracy: not measured; "
+            "--passes recommendations with --data FILE (and --labels FILE) measures it."
+        )
+    if "pathways" not in document:
+        open_questions.append(
+            "Which pathways carry the decisions: not computed; --passes pathways finds them."
+        )
+    return open_questions
+
+
+SECTION = Verdict()
