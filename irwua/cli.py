@@ -329,7 +329,12 @@ def _options(args: argparse.Namespace, flags: Mapping[str, str]) -> Options:
     try:
         return Options(**given)
     except SettingError as exc:
-        raise IrwuaError(exc.worded(lambda name: flags.get(name, name))) from None
+        raise _with_flags(exc, flags) from None
+
+
+def _with_flags(error: SettingError, flags: Mapping[str, str]) -> IrwuaError:
+    """The error with each setting it names worded as its flag (``--max-samples``)."""
+    return IrwuaError(error.worded(lambda name: flags.get(name, f"--{name.replace('_', '-')}")))
 
 
 def _report_arguments(command: argparse.ArgumentParser, default: str, files: str) -> None:
@@ -393,10 +398,11 @@ def _requested_passes(args: argparse.Namespace) -> list[str]:
         for name in resolve_order(passes, PASSES):
             reason = PASSES[name].needs_data
             if reason:
-                asked = ", ".join(p for p in named if name in resolve_order([p], PASSES))
+                asked = [p for p in named if name in resolve_order([p], PASSES)]
+                verb = "needs" if len(asked) == 1 else "need"
                 raise IrwuaError(
-                    f"{flag} {asked} needs data: {reason}; give --data FILE (an .npy "
-                    "of samples, or an .npz by input name)."
+                    f"{flag} {', '.join(asked)} {verb} data ({reason}); give --data FILE (an "
+                    ".npy of samples, or an .npz by input name)."
                 )
     return passes
 
@@ -446,7 +452,7 @@ def _prune(args: argparse.Namespace) -> int:
             trust_code=args.trust_code,
         )
     except SettingError as exc:
-        raise IrwuaError(exc.worded(lambda name: f"--{name}")) from None
+        raise _with_flags(exc, PRUNE_FLAGS) from None
     written = pruned.save(args.out, inputs=_data_paths(args))
     _print(pruned.summary())
     _print(f"pruned model: {written}")
@@ -490,11 +496,9 @@ def _passes(_args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from irwua.demo import analyze_demo, files, headline
+    from irwua.demo import headline, run_demo
 
-    demo = files()
-    analysis = analyze_demo()
-    written = analysis.save(args.out, inputs=(demo.images, demo.labels))
+    analysis, written = run_demo(args.out)
     _print(headline(analysis))
     _print(f"report: {written['report.html']}")
     return 0

@@ -102,25 +102,30 @@ class Block:
         return f"{type(self).__name__}({shown})"
 
 
-class SettingError(IrwuaError):
-    """A setting's value is refused. ``template`` words it with a ``{}`` for each setting it
-    names: the message names the settings (``max_samples``); the command line words it again
-    with its flags (``--max-samples``)."""
+class Named(str):
+    """A setting's name inside a ``SettingError``'s message."""
 
-    def __init__(self, template: str, *names: str) -> None:
-        super().__init__(template.format(*names))
-        self.template, self.names = template, names
+
+class SettingError(IrwuaError):
+    """A setting's value is refused. The message is made of ``parts``: text, and the settings
+    it names (``Named``). It names the settings (``max_samples``); the command line words it
+    again with its flags (``--max-samples``). Nothing in the parts is ever formatted, so a value
+    from the user shows as given."""
+
+    def __init__(self, *parts: str) -> None:
+        super().__init__("".join(parts))
+        self.parts = parts
 
     def worded(self, words: Callable[[str], str]) -> str:
         """The message with each setting named by ``words(setting)``."""
-        return self.template.format(*map(words, self.names))
+        return "".join(words(part) if isinstance(part, Named) else part for part in self.parts)
 
 
 def _positive_whole(block: Block, *names: str) -> None:
     for name in names:
         value = getattr(block, name)
         if value is not None and (not isinstance(value, int) or value <= 0):
-            raise SettingError(f"{{}} must be a positive whole number, got {value!r}.", name)
+            raise SettingError(Named(name), f" must be a positive whole number, got {value!r}.")
 
 
 def _positive(block: Block, *names: str) -> None:
@@ -128,7 +133,7 @@ def _positive(block: Block, *names: str) -> None:
     for name in names:
         value = getattr(block, name)
         if not 0 < value < math.inf:
-            raise SettingError(f"{{}} must be a positive finite number, got {value!r}.", name)
+            raise SettingError(Named(name), f" must be a positive finite number, got {value!r}.")
 
 
 class FlopsOptions(Block):
@@ -157,13 +162,14 @@ class FlopsOptions(Block):
     def check(self) -> None:
         _positive_whole(self, "train_samples", "epochs")
         _positive(self, "train_factor")
-        for name, default in (("epochs", 1), ("train_factor", 3.0)):
-            if self.train_samples is None and getattr(self, name) != default:
+        defaults = {setting.name: setting.default for setting in self.SETTINGS}
+        for name in ("epochs", "train_factor"):
+            if self.train_samples is None and getattr(self, name) != defaults[name]:
                 raise SettingError(
-                    "{} is a setting of the training estimate, which needs {} (the number of "
-                    "training samples).",
-                    name,
-                    "train_samples",
+                    Named(name),
+                    " is a setting of the training estimate, which needs ",
+                    Named("train_samples"),
+                    " (the number of training samples).",
                 )
 
 
@@ -205,7 +211,7 @@ class ImportanceOptions(Block):
     def check(self) -> None:
         if self.norm not in NORMS:
             raise SettingError(
-                f"{{}} must be one of {', '.join(NORMS)}, not {self.norm!r}.", "norm"
+                Named("norm"), f" must be one of {', '.join(NORMS)}, not {self.norm!r}."
             )
 
 
@@ -295,7 +301,7 @@ class PruningOptions(StreamingOptions):
         except (TypeError, ValueError):
             ratios = ()
         if not ratios or not all(0.0 <= r < 1.0 for r in ratios):
-            raise SettingError(f"{{}} must be numbers in [0, 1), got {given!r}.", "prune_ratios")
+            raise SettingError(Named("prune_ratios"), f" must be numbers in [0, 1), got {given!r}.")
         self._normalize("prune_ratios", ratios)
         for name, known in (
             ("prune_criteria", CRITERIA),
@@ -308,12 +314,12 @@ class PruningOptions(StreamingOptions):
             value = (value,) if isinstance(value, str) else tuple(dict.fromkeys(value))
             if not value or not set(value) <= set(known):
                 raise SettingError(
-                    f"{{}} must name some of: {', '.join(known)}; got {value}.", name
+                    Named(name), f" must name some of: {', '.join(known)}; got {value}."
                 )
             self._normalize(name, value)
         if not isinstance(self.prune_seed, int) or self.prune_seed < 0:
             raise SettingError(
-                f"{{}} must be a whole number >= 0, got {self.prune_seed!r}.", "prune_seed"
+                Named("prune_seed"), f" must be a whole number >= 0, got {self.prune_seed!r}."
             )
 
 
@@ -333,7 +339,7 @@ class RecommendationsOptions(Block):
 
     def check(self) -> None:
         if not 0.0 < self.tolerance < 1.0:
-            raise SettingError(f"{{}} must be in (0, 1), got {self.tolerance!r}.", "tolerance")
+            raise SettingError(Named("tolerance"), f" must be in (0, 1), got {self.tolerance!r}.")
 
 
 BLOCKS: tuple[type[Block], ...] = (

@@ -29,7 +29,7 @@ from irwua.ingest.build import build_graph
 from irwua.ingest.model_file import model_files
 from irwua.ir.graph import LayerGraph
 from irwua.ir.source import ModelSource
-from irwua.options import Options, SettingError
+from irwua.options import Named, Options, SettingError
 from irwua.passes import PASSES
 from irwua.passes.flops import Counts
 from irwua.pipeline import PassManager
@@ -166,16 +166,16 @@ def _check(data: Any, ratio: Any, criterion: str, scope: str) -> None:
     if data is None:
         raise IrwuaError("Pruning needs data: the pruned model is measured on it (--data).")
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
-        raise SettingError(f"{{}} must be a number between 0 and 1, got {ratio!r}.", "ratio")
+        raise SettingError(Named("ratio"), f" must be a number between 0 and 1, got {ratio!r}.")
     if criterion not in CRITERIA:
         raise SettingError(
-            f"{{}} must be one of {', '.join(CRITERIA)}, not {criterion!r}.", "criterion"
+            Named("criterion"), f" must be one of {', '.join(CRITERIA)}, not {criterion!r}."
         )
     if scope not in MODEL_SCOPES:
         raise SettingError(
-            f"{{}} must be one of {', '.join(MODEL_SCOPES)}, not {scope!r} (the layer scope "
+            Named("scope"),
+            f" must be one of {', '.join(MODEL_SCOPES)}, not {scope!r} (the layer scope "
             "prunes one layer alone: the pruning pass's sensitivity sweep).",
-            "scope",
         )
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from irwua.ingest.branches import Observed, observed_branches
+from irwua.ingest.branches import Seen, observed_branches
 from irwua.ingest.shape_propagation import loop_trip_count, taken_branch
 from irwua.ir.graph import Layer, LayerGraph, Node
 from irwua.options import FlopsOptions
@@ -227,7 +227,7 @@ class _Tally(NamedTuple):
     notes: list[str]
     branches: dict[str, Counts]
     repeats: dict[str, int]
-    observed: Observed
+    observed: Mapping[str, Seen]
 
 
 def _scope_total(
@@ -264,23 +264,21 @@ def _counted_branch(
     larger = max(costs, key=lambda b: costs[b].flops)
     if node.scope:
         return larger
-    listed = ", ".join(
-        f"{_branch_word(b)} {c.flops:,}"
-        for b, c in sorted(costs.items(), key=lambda item: item[0].endswith("else_branch"))
-    )
-    runs = tally.observed.get(node.name)
-    if runs and len(runs) == 1:
-        (seen,) = runs
+    branches = sorted(costs, key=lambda branch: branch.endswith("else_branch"))  # then first
+    listed = ", ".join(f"{_branch_word(b)} {costs[b].flops:,}" for b in branches)
+    seen = tally.observed.get(node.name)
+    if seen is not None and len(seen.taken) == 1:
+        (taken,) = seen.taken
         tally.notes.append(
-            f"If '{node.name}' took its {_branch_word(seen)} branch on {tally.observed.source} "
+            f"If '{node.name}' took its {_branch_word(taken)} branch on {seen.source} "
             f"(FLOPs {listed}): that branch counts{_nested_ifs(node, graph)}; per-branch totals "
             "are in the JSON (flops.branches)."
         )
-        return seen
+        return taken
     split = (
-        " and ".join(f"{_branch_word(b)} on {n}" for b, n in sorted(runs.items()))
-        + f" of {tally.observed.source}; "
-        if runs
+        " and ".join(f"{_branch_word(b)} on {seen.taken[b]}" for b in branches if b in seen.taken)
+        + f" of {seen.source}; "
+        if seen is not None
         else ""
     )
     tally.notes.append(

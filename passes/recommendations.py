@@ -57,9 +57,14 @@ class LayerAdvice:
 
 @dataclass(frozen=True)
 class Item:
+    """One recommendation: its severity (warning, suggestion, info), the layer it is about
+    (None for the whole model), its text, and its ``topic``: whole_model (how far pruning the
+    whole model goes), width, over_parameterized, sensitive, dead_units or not_measured."""
+
     severity: str
     layer: str | None
     text: str
+    topic: str
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,8 @@ class RecommendationsResult(PassResult):
                 for a in self.layers.values()
             ],
             "items": [
-                {"severity": i.severity, "layer": i.layer, "text": i.text} for i in self.items
+                {"severity": i.severity, "layer": i.layer, "text": i.text, "topic": i.topic}
+                for i in self.items
             ],
         }
 
@@ -105,7 +111,9 @@ def run_recommendations(context: PassContext) -> RecommendationsResult:
     tolerance = context.options.tolerance
     if not pruning.ran:
         note = f"No recommendations: pruning was not measured ({pruning.note})."
-        return RecommendationsResult(tolerance, MappingProxyType({}), (Item("info", None, note),))
+        return RecommendationsResult(
+            tolerance, MappingProxyType({}), (Item("info", None, note, "not_measured"),)
+        )
     graph = context.graph
     advice: dict[str, LayerAdvice] = {}
     for layer in prunable_layers(graph):
@@ -200,7 +208,7 @@ def _global_items(pruning: PruningResult, tolerance: float) -> list[Item]:
         f"Pruning the whole model, these shares of its weights can be zeroed with "
         f"{_kept(pruning, tolerance)}: {', '.join(reach)}."
     )
-    return [Item("info", None, text)]
+    return [Item("info", None, text, "whole_model")]
 
 
 def _layer_items(
@@ -212,11 +220,10 @@ def _layer_items(
         if a.suggested_width is not None and a.suggested_width < (a.width or 0):
             severity = "suggestion" if a.over_parameterized else "info"
             text = f"Narrow '{a.layer}' from {a.width} to {a.suggested_width} units: {a.reason}."
-            items.append(Item(severity, a.layer, text))
+            items.append(Item(severity, a.layer, text, "width"))
         elif a.over_parameterized:
-            items.append(
-                Item("suggestion", a.layer, f"'{a.layer}' is over-parameterized: {a.reason}.")
-            )
+            text = f"'{a.layer}' is over-parameterized: {a.reason}."
+            items.append(Item("suggestion", a.layer, text, "over_parameterized"))
         if first is not None and a.max_sparsity == 0.0:
             changes = (
                 f"moves its outputs by more than {tolerance:.0%}"
@@ -227,7 +234,7 @@ def _layer_items(
                 f"'{a.layer}' is sensitive: pruning {first:.0%} of its weights already {changes}; "
                 "keep it dense."
             )
-            items.append(Item("warning", a.layer, text))
+            items.append(Item("warning", a.layer, text, "sensitive"))
     return items
 
 
@@ -236,9 +243,15 @@ def _dead_unit_items(graph: LayerGraph, metrics: MetricsResult) -> list[Item]:
     for layer in graph.layers:
         dead = metrics.layers.get(layer.name, {}).get("dead_units")
         if dead:
-            text = (
-                f"{dead} output units of '{layer.name}' are never active on the data; removing "
-                "them changes no output on it."
+            items.append(
+                Item("suggestion", layer.name, dead_units_text(layer.name, dead), "dead_units")
             )
-            items.append(Item("suggestion", layer.name, text))
     return items
+
+
+def dead_units_text(layer: str, dead: int) -> str:
+    """The sentence on a layer's output units that are never active on the data."""
+    return (
+        f"{dead} output units of '{layer}' are never active on the data; removing them changes "
+        "no output on it."
+    )

@@ -168,7 +168,7 @@ def test_a_pass_that_needs_data_is_refused_without_it(mlp_file, tmp_path, capsys
     out = tmp_path / "report"
     assert main(["analyze", str(mlp_file), "--out", str(out), "--passes", "recommendations"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("irwua: error: --passes recommendations needs data: pruning measures")
+    assert err.startswith("irwua: error: --passes recommendations needs data (pruning measures")
     assert "--data FILE" in err and not out.exists()
 
 
@@ -191,6 +191,10 @@ def test_pruning_has_a_table_in_the_summary(tmp_path, capsys):
             "--epochs is a setting of the training estimate, which needs --samples",
         ),
         (["--prune-ratios", "1.5"], "--prune-ratios must be numbers in [0, 1)"),
+        (
+            ["--prune-criteria", "{x}"],
+            "--prune-criteria must name some of: importance, magnitude, ",
+        ),
     ],
 )
 def test_setting_errors_name_the_flags(mlp_file, tmp_path, capsys, flags, message):

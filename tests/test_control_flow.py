@@ -239,6 +239,6 @@ def test_samples_that_take_different_branches_are_counted_and_the_larger_counts(
     flops = irwua.analyze(path, data=x, passes=["flops"])["flops"]
     assert flops.total.macs == FEATURES * 32
     (note,) = flops.notes
-    assert "else on 2 and then on 3 of 5 samples of the data; the larger counts" in note
+    assert "then on 3 and else on 2 of 5 samples of the data; the larger counts" in note
     flops = irwua.analyze(path, input_shapes={"x": (1, FEATURES)})["flops"]
     assert "chooses a branch at run time" in flops.notes[0] and "samples" not in flops.notes[0]

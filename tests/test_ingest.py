@@ -27,8 +27,7 @@ def test_initializers_give_layers_with_weights_and_bias():
     assert fc1.kind == "gemm" and fc1.data_input == "x"
     assert _weight(analysis, "fc1").shape == (8, 4)
     assert analysis.graph.array(fc1, "bias").shape == (8,)
-    assert analysis.graph.upstream_layers(_layer(analysis, "fc2")) == [fc1]
-    assert analysis.graph.downstream_layers(fc1) == [_layer(analysis, "fc2")]
+    assert _layer(analysis, "fc2").data_input in analysis.graph.consumers[fc1.output][0].outputs
 
 
 def test_initializers_listed_as_graph_inputs_are_not_model_inputs():

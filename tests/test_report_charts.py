@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
-from report_models import DIGITS_CNN, DIGITS_IMAGES
+from report_models import DIGITS_CNN, DIGITS_IMAGES, light_resnet50
 
 import irwua
 from irwua.report import charts
@@ -211,3 +211,42 @@ def test_every_chart_is_a_figure_that_nothing_shows(digits, summaries):
         charts.pruning_curves(PRUNING),
     ]
     assert all(isinstance(figure, Figure) and figure.axes for figure in figures)
+
+
+def _ink(figure: Figure) -> list[float]:
+    """For each axes of the figure, the share of its pixels that are not background."""
+    from irwua.report.svg import chart_style
+
+    with chart_style():
+        figure.canvas.draw()
+        pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3]
+    height = pixels.shape[0]
+    shares = []
+    for axes in figure.axes:
+        box = axes.get_window_extent()
+        top, bottom = int(height - box.y1), int(height - box.y0)
+        region = pixels[max(top, 0) : bottom, int(box.x0) : int(box.x1)]
+        shares.append(float(np.mean(region.min(axis=2) < 235)))
+    return shares
+
+
+def test_no_chart_panel_is_blank(digits, summaries):
+    """Every panel of every chart has ink beyond its frame: the light ResNet-50 (constant
+    weights: no near-zero weight anywhere, every layer's profile alike) and the digits CNN."""
+    resnet = light_resnet50().document
+    document = digits.document
+    figures = {
+        "digits layer comparison": charts.layer_comparison(document["layers"]),
+        "digits radar": charts.efficiency_radar(document["layers"]),
+        "digits importance": charts.importance_distributions(summaries, "l1"),
+        "digits pruning": charts.pruning_curves(PRUNING),
+        "resnet layer comparison": charts.layer_comparison(resnet["layers"]),
+        "resnet radar": charts.efficiency_radar(resnet["layers"]),
+        "resnet flops by op": charts.flops_by_op(resnet["flops"]["by_op_type"]),
+    }
+    for name, figure in figures.items():
+        shares = _ink(figure)
+        assert min(shares) > 0.01, (name, shares)
+    labels = [t.get_text() for t in figures["resnet flops by op"].axes[0].get_xticklabels()]
+    assert not any("e+" in label for label in labels)
+    assert any(label.endswith((" k", " M", " G")) for label in labels)  # no 1e9 offset

@@ -38,11 +38,7 @@ def test_layer_graph_has_every_layer_and_the_connections(digits):
     ]
     edges = set(re.findall(r"^\s*(\w+) -> (\w+)", source, re.M))
     ids = {layer.name: f"L{i}" for i, layer in enumerate(graph.layers)}
-    expected = {
-        (ids[up.name], ids[layer.name])
-        for layer in graph.layers
-        for up in graph.upstream_layers(layer)
-    }
+    expected = {(ids[a.name], ids[b.name]) for a, b in itertools.pairwise(graph.layers)}
     assert expected == {
         edge for edge in edges if edge[0].startswith("L") and edge[1].startswith("L")
     }
@@ -196,3 +192,50 @@ def test_module_path_prefers_the_frameworks_name():
         "0",
     )
     assert diagrams._module_path(layer("dense", "dense", scope="loop_body")) == ("loop_body",)
+
+
+@pytest.mark.parametrize(("model", "merge_op"), [("resnet50", "Sum"), ("densenet121", "Concat")])
+def test_merges_are_boxes_and_normalizations_fold_into_their_convolutions(model, merge_op):
+    """Each residual Sum (ResNet-50) or dense Concat (DenseNet-121) is one merge box fed by the
+    paths it joins; no BatchNormalization, Mul or Add of a layer keeps a box of its own when it
+    sits next to one convolution."""
+    import onnx
+
+    from irwua.report.layer_boxes import layer_boxes
+
+    path = f"{onnx.__path__[0]}/backend/test/data/light/light_{model}.onnx"
+    graph = irwua.analyze(path, passes=["flops"]).graph
+    drawn = layer_boxes(graph)
+    merging = [node.name for node in graph.nodes if node.op_type == merge_op]
+    assert sorted(box.merge.name for box in drawn.merges) == sorted(merging)
+    incoming = {box.id: sum(head == box.id for _, head in drawn.edges) for box in drawn.merges}
+    assert min(incoming.values()) >= 2
+    hosts = [box.host for box in drawn.boxes.values() if box.host is not None]
+    assert all(host.kind not in ("norm", "elementwise") for host in hosts[:-1])
+    folded = sum(len(box.layers) for box in drawn.boxes.values())
+    assert folded == len(graph.layers)  # every layer drawn once
+
+
+def test_a_big_torch_model_gets_a_block_overview_and_its_full_graph_folded():
+    torch = pytest.importorskip("torch")
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1, self.fc2 = torch.nn.Linear(16, 16), torch.nn.Linear(16, 16)
+            self.norm = torch.nn.LayerNorm(16)
+
+        def forward(self, x):
+            return x + self.fc2(torch.relu(self.norm(self.fc1(x))))
+
+    model = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), *[Block() for _ in range(30)], torch.nn.Linear(16, 4)
+    )
+    data = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    analysis = irwua.analyze(model, data, passes=["flops"])
+    overview, full = diagrams.diagrams(analysis)[:2]
+    assert overview.name == "block_overview" and not overview.collapsed
+    assert full.name == "layer_graph" and full.collapsed
+    blocks = re.findall(r'B\d+ \[label="([^"\\]+)\\n([^"\\]+)', overview.source)
+    assert [name for name, _ in blocks] == ["0", *(str(i) for i in range(1, 31)), "31"]
+    assert all(held == "2 Gemm, 1 +" for _, held in blocks[1:-1])

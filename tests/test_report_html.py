@@ -147,24 +147,47 @@ def test_terminal_report(digits, capsys):
     assert "recommendations" not in out
 
 
-def test_the_pruning_section_says_where_a_simpler_criterion_wins():
-    """The demo CNN's structured sweeps keep more agreement with random than with importance at
-    70%: the page says so, with the numbers, and what it means (never a silent contradiction)."""
-    analysis = digits_full()
-    sweeps = {
-        (s["criterion"], s["granularity"]): {p["ratio"]: p["agreement"] for p in s["points"]}
-        for s in analysis.document["pruning"]["sweeps"]
-        if s["scope"] == "global"
+def _sweep(criterion: str, granularity: str, agreements: list[float]) -> dict:
+    points = [
+        {"ratio": ratio, "agreement": value}
+        for ratio, value in zip((0.0, 0.5, 0.7), agreements, strict=True)
+    ]
+    return {
+        "scope": "global",
+        "layer": None,
+        "criterion": criterion,
+        "granularity": granularity,
+        "points": points,
     }
-    random, importance = sweeps["random", "structured"], sweeps["importance", "structured"]
-    reversed_at = [r for r in random if random[r] > importance[r] + 0.01]
-    page = render_html(analysis)
-    if reversed_at:
-        ratio = reversed_at[0]
-        assert (
-            f"Structured: random keeps more agreement than importance at {ratio:.0%} "
-            f"({random[ratio]:.1%} vs {importance[ratio]:.1%})"
-        ) in page
-        assert page.count("A global structured ranking compares units") == 1
-    else:
-        assert "keeps more agreement than importance" not in page
+
+
+def test_the_pruning_section_says_where_a_simpler_criterion_wins():
+    """A reversal is named with its ratios and numbers and explained once; a lead within the
+    margin or a sweep in the expected order says nothing."""
+    from markupsafe import escape
+
+    from irwua.report.sections.pruning import readings
+
+    sweeps = [
+        _sweep("importance", "structured", [1.0, 0.9, 0.587]),
+        _sweep("magnitude", "structured", [1.0, 0.905, 0.6]),  # within 1 point at 50%
+        _sweep("random", "structured", [1.0, 0.8, 0.769]),
+        _sweep("importance", "unstructured", [1.0, 0.99, 0.95]),
+        _sweep("random", "unstructured", [1.0, 0.5, 0.2]),
+    ]
+    texts = readings(sweeps)
+    assert texts[0].startswith(
+        "Structured: random keeps more agreement than importance at 70% (76.9% vs 58.7%) of the "
+        "weights removed."
+    )
+    assert texts[1].startswith("Structured: random keeps more agreement than magnitude at 70%")
+    assert texts[2].startswith(
+        "Structured: magnitude keeps more agreement than importance at 70% (60.0% vs 58.7%) of "
+        "the weights removed."
+    )
+    assert sum("A global structured ranking" in text for text in texts) == 1
+    assert len(texts) == 3 and not any(t.startswith("Unstructured") for t in texts)
+    assert readings([_sweep("importance", "structured", [1, 1, 1])]) == []
+    page = render_html(digits_full())
+    shown = readings(digits_full().document["pruning"]["sweeps"])
+    assert all(str(escape(text)) in page for text in shown)

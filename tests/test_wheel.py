@@ -68,7 +68,7 @@ def test_the_venv_imports_irwua_from_the_wheel_and_run_demo_writes_the_report(wh
     code = (
         "import irwua, irwua.demo\n"
         "print(irwua.__file__, *irwua.demo.files(), sep='\\n')\n"
-        "written = irwua.demo.run_demo('out')\n"
+        "_, written = irwua.demo.run_demo('out')\n"
         "print(*sorted(written), written['report.html'].resolve())\n"
     )
     done = run([wheel.python, "-c", code], tmp_path)

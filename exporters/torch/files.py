@@ -30,15 +30,15 @@ def load_torch_file(path: Path, trust_code: bool) -> Any:
     try:
         with quiet():  # torch.jit.load warns that it is deprecated
             loaded = _load(path)
-    except (AttributeError, ModuleNotFoundError) as exc:  # the pickle names a missing class
-        raise IrwuaError(
-            f"'{path}' is a pickled module whose class cannot be found here ({root_reason(exc)}), "
-            "as a class defined in the script that saved it (__main__) or in a module this "
-            "Python cannot import lives only there; pass the module from that code "
-            "(irwua.analyze(model, data)), or save it as TorchScript "
-            "(torch.jit.save(torch.jit.script(model), path)) or with torch.export (.pt2)."
-        ) from exc
     except Exception as exc:  # torch raises many types for a file it cannot read
+        if _missing_class(exc):
+            raise IrwuaError(
+                f"'{path}' is a pickled module whose class cannot be imported here "
+                f"({root_reason(exc)}): a class defined in the script that saved it (__main__) "
+                "exists only there; pass the module itself (irwua.analyze(model, data)), or save "
+                "it as TorchScript (torch.jit.save(torch.jit.script(model), path)) or with "
+                "torch.export (.pt2)."
+            ) from exc
         raise IrwuaError(f"PyTorch cannot load '{path}': {root_reason(exc)}.") from exc
     if isinstance(loaded, (torch.nn.Module, torch.export.ExportedProgram)):
         return loaded
@@ -47,6 +47,13 @@ def load_torch_file(path: Path, trust_code: bool) -> Any:
         "build the module in Python, load the weights into it (model.load_state_dict) and call "
         "irwua.analyze(model, data)."
     )
+
+
+def _missing_class(error: Exception) -> bool:
+    """Whether unpickling failed because the module's class is not importable here."""
+    if isinstance(error, ModuleNotFoundError):
+        return True
+    return isinstance(error, AttributeError) and "Can't get attribute" in str(error)
 
 
 def _described(value: object) -> str:

@@ -68,11 +68,12 @@ def analyze_demo() -> Analysis:
     )
 
 
-def run_demo(out: str | os.PathLike = "demo-report") -> dict[str, Path]:
-    """Analyze the bundled model and write the report into ``out``: the written files by name
-    (``report.html``, ``analysis.json``, ``importance.npz``)."""
+def run_demo(out: str | os.PathLike = "demo-report") -> tuple[Analysis, dict[str, Path]]:
+    """Analyze the bundled model and write the report into ``out``: the analysis and the
+    written files by name (``report.html``, ``analysis.json``, ``importance.npz``)."""
     demo = files()
-    return analyze_demo().save(out, inputs=(demo.images, demo.labels))
+    analysis = analyze_demo()
+    return analysis, analysis.save(out, inputs=(demo.images, demo.labels))
 
 
 def headline(analysis: Analysis) -> str:

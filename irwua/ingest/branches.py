@@ -3,15 +3,15 @@
 A condition computed from the inputs' values (a mode flag, a test on the data) is read from
 onnxruntime runs on the user's data, one run per sample (or per fixed batch) over the first
 ``SAMPLES`` samples. A condition computed from the inputs' shapes alone (``Shape`` -> ``Greater``)
-is read from one run on synthetic inputs of the bound shapes, so ``--input-shape`` decides it
-without data. A condition that neither can read (no data, or the run fails) stays undecided: the
-FLOPs pass then counts the larger branch, as without this module.
+is read from one run on synthetic inputs of the bound shapes (``--input-shape``, or the data's
+shapes), the shapes every count is for. A condition that neither can read (no data, or the run
+fails) stays undecided: the FLOPs pass then counts the larger branch, as without this module.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from typing import NamedTuple
 
 from irwua.data.dataset import Dataset
 from irwua.errors import IrwuaError
@@ -27,27 +27,17 @@ _SHAPE_READERS = frozenset({"Shape", "Size"})
 """Ops that read only their input's shape, never its values."""
 
 
-class Observed(Mapping[str, Counter[str]]):
-    """For each undecided If of the main graph that a run decided, how many runs took each
-    branch (by branch scope); ``source`` says what the runs were fed."""
+class Seen(NamedTuple):
+    """How many runs took each branch of one If (by branch scope), and what they were fed."""
 
-    def __init__(self, taken: Mapping[str, Counter[str]], source: str) -> None:
-        self._taken = dict(taken)
-        self.source = source
-
-    def __getitem__(self, name: str) -> Counter[str]:
-        return self._taken[name]
-
-    def __iter__(self):
-        return iter(self._taken)
-
-    def __len__(self) -> int:
-        return len(self._taken)
+    taken: Counter[str]
+    source: str
 
 
-def observed_branches(graph: LayerGraph, data: Dataset | None) -> Observed:
-    """The branches the main graph's undecided Ifs take: on ``data`` when given, else on
-    synthetic inputs for the conditions that depend on shapes only."""
+def observed_branches(graph: LayerGraph, data: Dataset | None) -> dict[str, Seen]:
+    """The branches the main graph's undecided Ifs take, by If name: a condition on the
+    inputs' shapes is read from one run on synthetic inputs of the bound shapes (the shapes the
+    counts are for), a condition on their values from runs on ``data`` (none without it)."""
     undecided = [
         node
         for node in graph.nodes
@@ -56,40 +46,48 @@ def observed_branches(graph: LayerGraph, data: Dataset | None) -> Observed:
         and not node.domain
         and taken_branch(node, graph.constants.values) is None
     ]
-    if data is None:
-        undecided = [node for node in undecided if not _reads_values(node.inputs[0], graph)]
     if not undecided or graph.source is None:
-        return Observed({}, "")
-    conditions = list(dict.fromkeys(node.inputs[0] for node in undecided))
-    try:
-        session = make_session(
-            graph.source.proto, graph.source.base_dir, graph.constants.values, conditions
-        )
-        runs = _runs(session, conditions, graph, data)
-    except IrwuaError:
-        return Observed({}, "")
-    if not runs:
-        return Observed({}, "")
-    taken: dict[str, Counter[str]] = {node.name: Counter() for node in undecided}
-    for values in runs:
-        for node in undecided:
-            taken[node.name][taken_branch(node, values)] += 1
-    source = f"{len(runs)} samples of the data" if data is not None else "the input shapes"
-    return Observed(taken, source)
+        return {}
+    on_values = [node for node in undecided if _reads_values(node.inputs[0], graph)]
+    on_shapes = [node for node in undecided if node not in on_values]
+    seen: dict[str, Seen] = {}
+    for nodes, runs in ((on_shapes, _synthetic_run), (on_values, _data_runs)):
+        if not nodes or (runs is _data_runs and data is None):
+            continue
+        conditions = list(dict.fromkeys(node.inputs[0] for node in nodes))
+        try:
+            session = make_session(
+                graph.source.proto, graph.source.base_dir, graph.constants.values, conditions
+            )
+            values, source = runs(session, conditions, graph, data)
+        except IrwuaError:
+            continue  # the condition stays undecided: the larger branch counts
+        for node in nodes:
+            taken = Counter(branch for run in values if (branch := taken_branch(node, run)))
+            if taken:
+                seen[node.name] = Seen(taken, source)
+    return seen
 
 
-def _runs(session, conditions: list[str], graph: LayerGraph, data: Dataset | None):
-    """The conditions' values of each run, as dicts by tensor name (no run when the inputs'
-    shapes are not all known)."""
-    if data is not None:
-        batches = data.limit(SAMPLES).batches(1)
-        return [dict(zip(conditions, run(session, conditions, b), strict=True)) for b in batches]
+def _synthetic_run(session, conditions: list[str], graph: LayerGraph, _data):
+    """The conditions' values on synthetic inputs of the bound shapes (none when a shape is
+    not known), and what the run was fed."""
     specs = input_specs(graph.source.proto)
     bound = {spec.name: graph.shape(spec.name) for spec in specs}
     if any(shape is None for shape in bound.values()):
-        return []
+        return [], ""
     feeds = synthetic_inputs(specs, bound)
-    return [dict(zip(conditions, run(session, conditions, feeds), strict=True))]
+    return [dict(zip(conditions, run(session, conditions, feeds), strict=True))], "the input shapes"
+
+
+def _data_runs(session, conditions: list[str], _graph, data: Dataset):
+    """The conditions' values on each sample (or fixed batch) of the first ``SAMPLES`` samples
+    of the data, and what the runs were fed."""
+    values, samples = [], 0
+    for batch in data.limit(max(SAMPLES, data.fixed_batch or 1)).batches(1):
+        values.append(dict(zip(conditions, run(session, conditions, batch), strict=True)))
+        samples += len(next(iter(batch.values())))
+    return values, f"{samples} samples of the data"
 
 
 def _reads_values(tensor: str, graph: LayerGraph) -> bool:

@@ -160,33 +160,3 @@ class LayerGraph:
         """The value of one of a layer's learned tensors, or None if it has no such role."""
         name = layer.tensors.get(role)
         return None if name is None else self.constants.values[name]
-
-    def upstream_layers(self, layer: Layer) -> list[Layer]:
-        """The nearest layers feeding ``layer``, looking through parameter-free ops."""
-        return self.nearest_layers(layer.data_input, upstream=True)
-
-    def downstream_layers(self, layer: Layer) -> list[Layer]:
-        """The nearest layers reading ``layer``'s output, through parameter-free ops."""
-        return self.nearest_layers(layer.output, upstream=False)
-
-    def nearest_layers(self, start: str | None, upstream: bool) -> list[Layer]:
-        """The first layers met walking from the tensor ``start`` through parameter-free ops,
-        towards the inputs (``upstream``) or the outputs."""
-        found: dict[str, Layer] = {}
-        seen: set[str] = set()
-        stack = [start] if start else []
-        while stack:
-            tensor = stack.pop()
-            if tensor in seen or tensor in self.constants:
-                continue
-            seen.add(tensor)
-            nodes = [self.producer[tensor]] if upstream and tensor in self.producer else []
-            if not upstream:
-                nodes = self.consumers.get(tensor, [])
-            for node in nodes:
-                owner = self.layer_of_node.get(node.name)
-                if owner is not None and (upstream or owner.data_input == tensor):
-                    found.setdefault(owner.name, owner)
-                else:
-                    stack.extend(node.inputs if upstream else node.outputs)
-        return list(found.values())

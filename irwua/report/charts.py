@@ -34,8 +34,6 @@ COLORS = {
 }
 CRITERION_COLORS = {"importance": "#2f6db5", "magnitude": "#e07b39", "random": "#9aa5b1"}
 GRANULARITY_LINES = {"unstructured": "-", "structured": "--"}
-PRUNED_UNITS = {frozenset({"unstructured"}): "weights", frozenset({"structured"}): "units"}
-"""What a pruning panel's ratio counts, by the granularities of its sweeps."""
 COVERAGE_LINES = {50: ":", 80: "--", 90: "-."}
 LAYER_COLORMAP = "viridis"
 RADAR_AXES = (
@@ -280,7 +278,9 @@ def flops_by_op(by_op_type: Mapping[str, Mapping[str, int]], limit: int = 20) ->
 @styled
 def pruning_curves(pruning: Mapping[str, Any]) -> Figure:
     """Measured pruning sweeps: agreement with the unpruned model (and accuracy with labels,
-    else the relative output error) against the pruned fraction."""
+    else the relative output error) against the share of the prunable weights each point
+    removed, so that sweeps compare at equal compression (a structured sweep's ratio counts
+    units, which hold different numbers of weights)."""
     sweeps = pruning["sweeps"]
     global_sweeps = [s for s in sweeps if s["scope"] == "global"]
     layer_sweeps = [s for s in sweeps if s["scope"] == "layer"]
@@ -301,7 +301,7 @@ def pruning_curves(pruning: Mapping[str, Any]) -> Figure:
             color = colors[number] if colors else CRITERION_COLORS.get(sweep["criterion"])
             style = GRANULARITY_LINES.get(sweep["granularity"], "-")
             axes.plot(
-                [p["ratio"] for p in points],
+                [p.get("removed", p["ratio"]) for p in points],
                 [p[key] for p in points],
                 style,
                 marker="o",
@@ -312,9 +312,7 @@ def pruning_curves(pruning: Mapping[str, Any]) -> Figure:
         baseline = pruning.get("baseline", {}).get("accuracy")
         if key == "accuracy" and baseline is not None:
             axes.axhline(baseline, color=COLORS["muted"], linewidth=0.8, label="unpruned")
-        kinds = {s["granularity"] for s in group}
-        unit = PRUNED_UNITS.get(frozenset(kinds), "weights, or units (dashed)")
-        axes.set_xlabel(f"share pruned: {unit}")
+        axes.set_xlabel("share of the prunable weights removed")
         _percent_axis(axes, "x")
         if key != "relative_error":
             axes.set_ylim(-0.02, 1.02)

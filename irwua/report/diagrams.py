@@ -23,6 +23,7 @@ import itertools
 import math
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ import numpy as np
 from markupsafe import Markup
 
 from irwua.report.formatting import human, percent, share
-from irwua.report.layer_boxes import FOLDABLE, MERGES, Box, LayerBoxes, layer_boxes
+from irwua.report.layer_boxes import MERGES, Box, LayerBoxes, layer_boxes
 from irwua.report.protocol import AnalysisLike
 from irwua.report.svg import inline_svg
 
@@ -46,6 +47,10 @@ LARGE_GRAPH_EDGES = 400
 FAST_LAYOUT = {"nslimit": "0.2", "nslimit1": "0.2", "mclimit": "0.01", "splines": "line"}
 """dot's network-simplex and crossing-minimisation passes cut short, and straight edges: a
 DenseNet-121's 1,020 edges take 2.9 s instead of more than 60 (``docs/measured-choices.md``)."""
+OVERVIEW_BOXES = 80
+"""Layer graphs with more boxes than this also get a block overview (when module paths allow)."""
+OVERVIEW_GROUPS = 60
+"""The most blocks the overview draws."""
 UNITS_PER_LAYER = 12
 NEURON_LAYER_LIMIT = 12
 """The neuron-level diagram is drawn for models with at most this many unit layers."""
@@ -113,6 +118,8 @@ class Diagram:
     source: str
     svg: str | None = None
     note: str | None = None
+    collapsed: bool = False
+    """Shown folded away (the page opens it on a click): the full drawing behind an overview."""
 
     @property
     def file_name(self) -> str:
@@ -121,7 +128,9 @@ class Diagram:
 
 def diagrams(analysis: AnalysisLike, timeout: float = DOT_TIMEOUT) -> list[Diagram]:
     """The diagrams the analysis supports, rendered when ``dot`` is available."""
-    drawings = [layer_graph(analysis)]
+    drawings = [block_overview(analysis), layer_graph(analysis)]
+    if drawings[0] is not None:
+        drawings[1] = replace(drawings[1], collapsed=True)
     if "pathways" in analysis.results:
         drawings.append(neuron_graph(analysis))
         drawings.append(pathway_graph(analysis))
@@ -182,7 +191,7 @@ def layer_graph(analysis: AnalysisLike) -> Diagram:
             role, name = box.terminal
             dot.node(box.id, label(role, name, _shape(graph.shape(name))), **TERMINAL_STYLE)
         elif box.merge is not None:
-            nodes.append((_merge_path(box, drawn, graph), box.id, _merge_label(box, graph)))
+            nodes.append((_merge_path(box, drawn), box.id, _merge_label(box, graph)))
         else:
             nodes.append(
                 (_module_path(box.host), box.id, _box_label(box, graph, entries, document))
@@ -210,6 +219,86 @@ def layer_graph(analysis: AnalysisLike) -> Diagram:
         "paths. Drag to pan, Ctrl + wheel or the buttons to zoom."
     )
     return Diagram("layer_graph", "Layer graph", caption, dot.source)
+
+
+def block_overview(analysis: AnalysisLike) -> Diagram | None:
+    """For a big layer graph whose layers carry module paths: one box per block (the modules at
+    the deepest level that still gives at most ``OVERVIEW_GROUPS`` boxes), with the layers and
+    merges it holds, its parameters and FLOPs share; None when the layer graph is small or the
+    paths do not group it."""
+    graph, document = analysis.graph, analysis.document
+    drawn = layer_boxes(graph)
+    if len(drawn.boxes) <= OVERVIEW_BOXES:
+        return None
+    paths = {
+        box.id: _merge_path(box, drawn) if box.merge is not None else _module_path(box.host)
+        for box in drawn.boxes.values()
+        if box.terminal is None
+    }
+    groups = _block_groups(paths)
+    if groups is None:
+        return None
+    entries = {entry["name"]: entry for entry in document["layers"]}
+    members: dict[str, list[Box]] = {}
+    for box_id, group in groups.items():
+        members.setdefault(group, []).append(drawn.boxes[box_id])
+    dot = _digraph("blocks", GRAPH_STYLE, NODE_STYLE)
+    block_ids = {group: f"B{index}" for index, group in enumerate(members)}
+    for box in drawn.boxes.values():
+        if box.terminal is not None:
+            role, name = box.terminal
+            dot.node(box.id, label(role, name, _shape(graph.shape(name))), **TERMINAL_STYLE)
+    for group, boxes in members.items():
+        text, attributes = _block_label(group, boxes, entries, document)
+        dot.node(block_ids[group], text, **attributes)
+    edges: dict[tuple[str, str], None] = {}
+    for tail, head in drawn.edges:
+        tail_id = block_ids[groups[tail]] if tail in groups else tail
+        head_id = block_ids[groups[head]] if head in groups else head
+        if tail_id != head_id:
+            edges[tail_id, head_id] = None
+    for tail, head in edges:
+        dot.edge(tail, head)
+    caption = (
+        f"The {len(drawn.boxes)} boxes of the layer graph, one box per module block "
+        f"({len(members)} blocks): the layers, merge points, parameters and FLOPs share each "
+        "holds. Open the full layer graph below for every layer."
+    )
+    return Diagram("block_overview", "Block overview", caption, dot.source)
+
+
+def _block_groups(paths: Mapping[str, tuple[str, ...]]) -> dict[str, str] | None:
+    """Each box's block, by the deepest module level with at most ``OVERVIEW_GROUPS`` blocks
+    that groups at least two boxes on average; None when no level does."""
+    deepest = max((len(path) for path in paths.values()), default=0)
+    for depth in range(deepest, 0, -1):
+        groups = {
+            box_id: ".".join(path[:depth]) if path else f"#{box_id}"
+            for box_id, path in paths.items()
+        }
+        count = len(set(groups.values()))
+        if count <= OVERVIEW_GROUPS and count * 2 <= len(paths):
+            return groups
+    return None
+
+
+def _block_label(
+    group: str, boxes: Sequence[Box], entries: Mapping[str, Mapping[str, Any]], document
+) -> tuple[str, dict[str, str]]:
+    """A block's text: its module path, what it holds, its parameters and FLOPs share (a box
+    without a module path keeps its own name; a lone merge point stays a small oval)."""
+    if len(boxes) == 1 and boxes[0].merge is not None:
+        return label(MERGES[boxes[0].merge.op_type]), dict(MERGE_STYLE)
+    kinds = Counter(box.host.op_type for box in boxes if box.host is not None)
+    kinds.update(MERGES[box.merge.op_type] for box in boxes if box.merge is not None)
+    name = boxes[0].host.name if group.startswith("#") else group
+    lines = [name, ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())]
+    members = [entries[layer.name] for box in boxes for layer in box.layers]
+    if members and all("flops" in entry for entry in members):
+        params = sum(entry["params"] for entry in members)
+        flops_share = share(sum(entry["flops"] for entry in members), document["totals"]["flops"])
+        lines.append(f"{human(params)} params, {flops_share} of FLOPs")
+    return label(*lines), {"fillcolor": NEUTRAL_FILL}
 
 
 def neuron_graph(analysis: AnalysisLike) -> Diagram | None:
@@ -300,8 +389,7 @@ def _box_label(
     """A layer box's text (its name, op and output shape, what is folded into it, parameters
     and FLOPs share of all its layers, the host's utilization) and node attributes."""
     host = box.host
-    last = box.layers[-1] if box.layers[-1].kind in FOLDABLE else host
-    lines = [host.name, f"{host.op_type}  {_shape(graph.shape(last.output))}"]
+    lines = [host.name, f"{host.op_type}  {_shape(graph.shape(box.exit.output))}"]
     extra = [layer.op_type for layer in box.layers[1:]]
     extra += [box.activation] if box.activation else []
     if extra:
@@ -326,20 +414,14 @@ def _merge_label(box: Box, graph: LayerGraph) -> tuple[str, dict[str, str]]:
     return label(symbol), {**MERGE_STYLE, "tooltip": label(f"{node.op_type} {shape}")}
 
 
-def _merge_path(box: Box, drawn: LayerBoxes, graph: LayerGraph) -> tuple[str, ...]:
-    """A merge's module path: what the module paths of the layers it merges share."""
-    paths = [
-        _module_path(drawn.boxes[tail].host)
-        for tail, head in drawn.edges
-        if head == box.id and drawn.boxes[tail].host is not None
-    ]
-    common = paths[0] if paths else ()
-    for path in paths[1:]:
-        depth = 0
-        while depth < min(len(common), len(path)) and common[depth] == path[depth]:
-            depth += 1
-        common = common[:depth]
-    return common
+def _merge_path(box: Box, drawn: LayerBoxes) -> tuple[str, ...]:
+    """A merge's module path: that of the block it completes, the deepest (then the latest) of
+    the layers it merges (a residual Add belongs to the block whose branch it adds)."""
+    sources = [tail for tail in drawn.feeding.get(box.id, []) if drawn.boxes[tail].host]
+    if not sources:
+        return ()
+    paths = [_module_path(drawn.boxes[tail].host) for tail in sources]
+    return max(reversed(paths), key=len)  # the deepest; of equals, the latest
 
 
 def _add_clusters(dot, nodes: Sequence[tuple[tuple[str, ...], str, tuple]]) -> None:

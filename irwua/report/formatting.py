@@ -54,7 +54,21 @@ def format_value(value: float | int | None, kind: str) -> str:
         return human_bytes(value)
     if value is None:
         return "n/a"
-    return f"{value:.3g} ms" if kind == "milliseconds" else f"{value:.4g}"
+    return duration(value) if kind == "milliseconds" else f"{value:.4g}"
+
+
+def duration(milliseconds: float) -> str:
+    """``0.482`` -> ``'0.482 ms'``, ``2310`` -> ``'2.31 s'``."""
+    if milliseconds >= 1000:
+        return f"{milliseconds / 1000:.3g} s"
+    return f"{milliseconds:.3g} ms"
+
+
+def spread(median_ms: float, low_ms: float, high_ms: float) -> str:
+    """A latency as its median ± half its interquartile range: ``'0.48 ms ±0.06'``."""
+    half = (high_ms - low_ms) / 2
+    unit = 1000 if median_ms >= 1000 else 1
+    return f"{duration(median_ms)} ±{half / unit:.2g}"
 
 
 def shortened(text: str, width: int) -> str:

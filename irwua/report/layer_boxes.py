@@ -16,8 +16,8 @@ no recursion), so building the boxes of a 500-layer model takes milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from irwua.ir.graph import Layer, LayerGraph, Node
 from irwua.ops import Category, category_of
@@ -48,6 +48,10 @@ class Box:
 
     id: str
     layers: list[Layer] = field(default_factory=list)
+    """The host first, then what was folded into it."""
+    exit: Layer | None = None
+    """The member whose output leaves the box (the latest in graph order): its output shape is
+    the box's."""
     merge: Node | None = None
     terminal: tuple[str, str] | None = None
     """("input" or "output", the tensor name)."""
@@ -68,6 +72,15 @@ class LayerBoxes:
     @property
     def merges(self) -> list[Box]:
         return [box for box in self.boxes.values() if box.merge is not None]
+
+    @cached_property
+    def feeding(self) -> dict[str, list[str]]:
+        """The boxes with an edge into each box, in drawing order."""
+        table: dict[str, list[str]] = {}
+        for tail, head in self.edges:
+            table.setdefault(head, []).append(tail)
+        order = {box_id: index for index, box_id in enumerate(self.boxes)}
+        return {head: sorted(tails, key=order.__getitem__) for head, tails in table.items()}
 
 
 def layer_boxes(graph: LayerGraph) -> LayerBoxes:
@@ -172,7 +185,9 @@ class _Builder:
         return frozenset().union(*parts)
 
     def _data_inputs(self, node: Node) -> list[str]:
-        return [name for name in node.inputs if name and name not in self.graph.constants]
+        """The node's non-constant inputs, each once (``Add(x, x)`` merges nothing)."""
+        names = (name for name in node.inputs if name and name not in self.graph.constants)
+        return list(dict.fromkeys(names))
 
 
 def _activation(tensor: str, graph: LayerGraph) -> str | None:
@@ -187,8 +202,10 @@ def _activation(tensor: str, graph: LayerGraph) -> str | None:
 
 
 def _folded(boxes: dict[str, Box], edges: list[tuple[str, str]], graph: LayerGraph) -> LayerBoxes:
-    """Fold each normalization or scale/shift layer into the box it alone feeds or alone reads
-    (upstream first: Conv -> BatchNorm; else downstream: BatchNorm -> Conv)."""
+    """Fold each normalization or scale/shift layer into the box it alone feeds or alone reads:
+    upstream first (Conv -> BatchNorm), unless an activation ended that box (Conv -> BatchNorm
+    -> Relu | BatchNorm -> Conv: the second BatchNorm belongs to the next Conv), else
+    downstream."""
     into: dict[str, str] = {}
 
     def root(box_id: str) -> str:
@@ -201,19 +218,34 @@ def _folded(boxes: dict[str, Box], edges: list[tuple[str, str]], graph: LayerGra
     for tail, head in edges:
         outgoing.setdefault(tail, set()).add(head)
         incoming.setdefault(head, set()).add(tail)
+    groups = {box_id: [box_id] for box_id in boxes}
+    # each group's members, by its root
+
+    def only(table: dict[str, set[str]], neighbour: str, mine: str) -> bool:
+        """Whether every edge of ``neighbour``'s group in ``table`` (outgoing or incoming)
+        leads to the group ``mine`` or stays inside its own."""
+        return all(
+            root(other) in (mine, neighbour)
+            for member in groups[neighbour]
+            for other in table.get(member, ())
+        )
+
     for box_id, box in list(boxes.items()):
         if box.host is None or box.host.kind not in FOLDABLE:
             continue
-        ups = {root(b) for b in incoming.get(box_id, ())} - {root(box_id)}
-        downs = {root(b) for b in outgoing.get(box_id, ())} - {root(box_id)}
+        mine = root(box_id)
+        ups = {root(b) for b in incoming.get(box_id, ())} - {mine}
+        downs = {root(b) for b in outgoing.get(box_id, ())} - {mine}
+        ended = len(ups) == 1 and any(boxes[m].activation for m in groups[next(iter(ups))])
         candidates = [
             next(iter(side))
-            for side, table in ((ups, outgoing), (downs, incoming))
-            if len(side) == 1 and _only(table, next(iter(side)), root, box_id)
+            for side, table in ((set() if ended else ups, outgoing), (downs, incoming))
+            if len(side) == 1 and only(table, next(iter(side)), mine)
         ]
         target = next((c for c in candidates if boxes[c].host is not None), None)
         if target is not None:
-            into[root(box_id)] = target
+            into[mine] = target
+            groups[target].extend(groups.pop(mine))
     merged: dict[str, Box] = {}
     for box_id, box in boxes.items():
         target = root(box_id)
@@ -227,18 +259,10 @@ def _folded(boxes: dict[str, Box], edges: list[tuple[str, str]], graph: LayerGra
             host.activation = host.activation or box.activation
     position = {layer.name: index for index, layer in enumerate(graph.layers)}
     for box in merged.values():
-        box.layers.sort(key=lambda layer: (layer.kind in FOLDABLE, position[layer.name]))
+        if box.layers:
+            box.exit = max(box.layers, key=lambda layer: position[layer.name])
+            box.layers.sort(key=lambda layer: (layer.kind in FOLDABLE, position[layer.name]))
     kept = dict.fromkeys(
         (root(tail), root(head)) for tail, head in edges if root(tail) != root(head)
     )
     return LayerBoxes(merged, list(kept))
-
-
-def _only(
-    table: dict[str, set[str]], neighbour: str, root: Callable[[str], str], box_id: str
-) -> bool:
-    """Whether every edge of ``neighbour``'s group in ``table`` (their outgoing or incoming
-    edges) leads to ``box_id``'s group."""
-    mine = root(box_id)
-    members = [b for b in table if root(b) == neighbour]
-    return all(root(other) == mine for b in members for other in table[b])

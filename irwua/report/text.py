@@ -5,7 +5,14 @@ from the model (names, notes) is made printable: it cannot move the cursor or fo
 from __future__ import annotations
 
 from irwua.printable import printable, printable_strings
-from irwua.report.formatting import format_value, human, human_bytes, percent, shortened
+from irwua.report.formatting import (
+    format_value,
+    human,
+    human_bytes,
+    percent,
+    shortened,
+    spread,
+)
 from irwua.report.protocol import AnalysisLike, ComparisonLike, PrunedLike
 from irwua.report.sections import SECTIONS
 from irwua.version import __version__
@@ -49,7 +56,7 @@ def pruned_text(pruned: PrunedLike) -> str:
         ("non-zero parameters", human(b.nonzero), human(a.nonzero)),
         ("FLOPs / sample", human(b.flops), human(a.flops)),
         ("file size", human_bytes(b.bytes), human_bytes(a.bytes)),
-        (f"latency (batch {pruned.batch})", str(b.latency), str(a.latency)),
+        (f"latency (batch {pruned.batch})", spread(*b.latency[:3]), spread(*a.latency[:3])),
     ]
     fidelity = pruned.fidelity
     lines = [

@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from irwua.errors import IrwuaError, root_reason
+
 ROUNDS = (5, 30)
 """The fewest and the most rounds; within them, as many as fit in ``BUDGET_SECONDS``."""
 
@@ -19,23 +21,20 @@ BUDGET_SECONDS = 3.0
 
 
 class Latency(NamedTuple):
-    """Milliseconds per run: the median and the 25th and 75th percentiles of ``runs`` runs;
-    shown as the median ± half the interquartile range."""
+    """Milliseconds per run: the median and the 25th and 75th percentiles of ``runs`` runs."""
 
     median_ms: float
     low_ms: float
     high_ms: float
     runs: int
 
-    def __str__(self) -> str:
-        return f"{self.median_ms:.3g} ms ±{(self.high_ms - self.low_ms) / 2:.2g}"
-
 
 def interleaved_latency(
     sessions: Sequence[Any], batches: Sequence[Mapping[str, np.ndarray]]
 ) -> list[Latency]:
-    """The latency of each session on its batch (the same samples, by the session's input
-    names; their first output), after one warm-up run each, from interleaved rounds."""
+    """The latency of each session on its batch (the same samples for every session, fed by
+    its own input names; their first output), after one warm-up run each, from interleaved
+    rounds. A run that fails raises ``IrwuaError``."""
     feeds = [dict(batch) for batch in batches]
     outputs = [[session.get_outputs()[0].name] for session in sessions]
     warmup = [
@@ -53,8 +52,14 @@ def interleaved_latency(
 
 
 def _timed(session: Any, names: list[str], feeds: dict[str, np.ndarray]) -> float:
+    """Seconds of one run, called directly: ``irwua.runtime.sessions.run``'s watch over memory
+    and signals would add its own time to every run (the model already ran on the same batch
+    through it, so it fits)."""
     start = time.perf_counter()
-    session.run(names, feeds)
+    try:
+        session.run(names, feeds)
+    except Exception as exc:  # onnxruntime raises its own types
+        raise IrwuaError(f"onnxruntime could not run the model: {root_reason(exc)}.") from exc
     return time.perf_counter() - start
 
 

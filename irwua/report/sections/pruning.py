@@ -92,7 +92,8 @@ MARGIN = 0.01
 
 def readings(sweeps: list[Mapping[str, Any]]) -> list[str]:
     """What the global sweeps show that a reader would not expect, in words: where a simpler
-    criterion keeps more agreement than a more informed one, and what that means."""
+    criterion keeps more agreement than a more informed one at the same share of the weights
+    removed (the other sweep interpolated there), and what that means."""
     by_key = {(s["criterion"], s["granularity"]): s for s in sweeps if s["scope"] == "global"}
     texts: list[str] = []
     explained: set[str] = set()
@@ -107,6 +108,7 @@ def readings(sweeps: list[Mapping[str, Any]]) -> list[str]:
             where = ", ".join(
                 f"{percent(r, 0)} ({percent(a, 1)} vs {percent(b, 1)})" for r, a, b in wins
             )
+            where = f"{where} of the weights removed"
             meaning = _meaning(better, expected, granularity)
             texts.append(
                 f"{granularity.capitalize()}: {better} keeps more agreement than {expected} at "
@@ -117,15 +119,28 @@ def readings(sweeps: list[Mapping[str, Any]]) -> list[str]:
 
 
 def _wins(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[tuple[float, float, float]]:
-    """(ratio, mine, theirs) where ``mine`` keeps clearly more agreement than ``theirs``."""
-    other = {p["ratio"]: p["agreement"] for p in theirs["points"] if p.get("agreement") is not None}
-    return [
-        (p["ratio"], p["agreement"], other[p["ratio"]])
-        for p in mine["points"]
+    """(share removed, mine, theirs) at ``mine``'s points where it keeps clearly more agreement
+    than ``theirs`` removing the same share of the weights (``theirs`` interpolated between its
+    points; none outside them)."""
+    import numpy as np
+
+    known = sorted(
+        (p.get("removed", p["ratio"]), p["agreement"])
+        for p in theirs["points"]
         if p.get("agreement") is not None
-        and p["ratio"] in other
-        and p["agreement"] > other[p["ratio"]] + MARGIN
-    ]
+    )
+    if len(known) < 2:
+        return []
+    removed, agreement = np.array(known).T
+    found = []
+    for point in mine["points"]:
+        share = point.get("removed", point["ratio"])
+        if point.get("agreement") is None or not removed[0] < share <= removed[-1]:
+            continue
+        other = float(np.interp(share, removed, agreement))
+        if point["agreement"] > other + MARGIN:
+            found.append((share, point["agreement"], other))
+    return found
 
 
 def _meaning(better: str, expected: str, granularity: str) -> str:

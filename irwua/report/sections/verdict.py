@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from irwua.passes.recommendations import dead_units_text
 from irwua.report.formatting import human, human_bytes, percent
 from irwua.report.sections.section import Document, Report, Section
 
@@ -34,6 +35,7 @@ class Verdict(Section):
         return {
             "findings": findings[:SHOWN_FINDINGS],
             "more": max(len(findings) - SHOWN_FINDINGS, 0),
+            "more_at": "#recommendations" if recommended else "#details",
             "cost": _cost(document),
             "missing": _not_measured(document),
         }
@@ -50,7 +52,7 @@ def _recommended(document: Document, anchors: dict[str, str]) -> list[dict[str, 
     for item in document.get("recommendations", {}).get("items", []):
         layer = item.get("layer")
         severity = item["severity"]
-        if severity == "info" and layer is None and item["text"].startswith("Pruning the whole"):
+        if item.get("topic") == "whole_model":
             severity = "headline"
         href = f"#{anchors[layer]}" if layer in anchors else "#pruning"
         findings.append({"severity": severity, "text": item["text"], "href": href})
@@ -80,8 +82,7 @@ def _dead_units(document: Document, anchors: dict[str, str]) -> list[dict[str, s
             findings.append(
                 {
                     "severity": "suggestion",
-                    "text": f"{dead} output units of '{entry['name']}' are never active on the "
-                    "data.",
+                    "text": dead_units_text(entry["name"], dead),
                     "href": f"#{anchors[entry['name']]}",
                 }
             )
@@ -115,11 +116,14 @@ def _not_measured(document: Document) -> list[str]:
             "by the inputs it meets."
         )
     pruning = document.get("pruning")
-    if pruning is None or not pruning.get("sweeps"):
+    if pruning is None:
         open_questions.append(
             "How much can be pruned, and at what accuracy: not measured; "
             "--passes recommendations with --data FILE (and --labels FILE) measures it."
         )
+    elif not pruning.get("sweeps"):
+        reason = pruning.get("note") or "no sweep ran"
+        open_questions.append(f"How much can be pruned: not measured ({reason}).")
     if "pathways" not in document:
         open_questions.append(
             "Which pathways carry the decisions: not computed; --passes pathways finds them."

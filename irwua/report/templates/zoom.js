@@ -1,4 +1,4 @@
-// Diagrams fit their frame when the page loads; drag to pan, Ctrl + wheel to zoom around the
+// Diagrams fit their frame when the page loads (a folded one when it is opened); drag to pan, Ctrl + wheel to zoom around the
 // pointer, and each diagram's buttons fit, zoom in, zoom out or show it at its own size.
 (function () {
   "use strict";
@@ -61,5 +61,12 @@
     });
     fit();
   }
-  document.querySelectorAll(".diagram").forEach(setUp);
+  document.querySelectorAll(".diagram").forEach(function (frame) {
+    var folded = frame.closest("details");
+    if (folded && !folded.open) {  // sized once it is opened: a closed frame has no size
+      folded.addEventListener("toggle", function () { setUp(frame); }, { once: true });
+    } else {
+      setUp(frame);
+    }
+  });
 }());
