@@ -5,8 +5,8 @@ the report (charts with matplotlib, diagrams with dot, templates), timing both; 
 the medians, the ratio report/analysis, the page size (target < 10 MB) and, when Chromium and
 chromedriver are installed, how long the page takes to load and lay out in headless Chromium.
 
-Models: the light ResNet-50 of the onnx wheel (flops + metrics, no data: 107 layers, 25.6 M
-weights), the trained digits CNN of examples/ (flops + metrics + pathways on its 450 images),
+Models: the light ResNet-50 and DenseNet-121 of the onnx wheel (flops + metrics, no data: 107
+and 484 layers), the trained digits CNN of examples/ (flops + metrics + pathways on its 450 images),
 and a synthetic chain of 300 Gemm+Relu layers (flops + metrics on 64 samples).
 
 Usage: python bench/report_generation.py [--repeats N] [--quick]
@@ -27,7 +27,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from common import REPO_ROOT, CommandFailed, machine_info, run_timed
 
-MODELS = ("light_resnet50", "digits_cnn", "deep_300")
+MODELS = ("light_resnet50", "light_densenet121", "digits_cnn", "deep_300")
 SIZE_LIMIT = 10 * 2**20
 
 
@@ -39,9 +39,9 @@ def build(name: str):
     sys.path.insert(0, str(REPO_ROOT / "tests"))
     from report_models import DIGITS_CNN, DIGITS_IMAGES, deep_mlp
 
-    if name == "light_resnet50":
+    if name.startswith("light_"):
         light = pathlib.Path(onnx.__file__).parent / "backend/test/data/light"
-        return str(light / "light_resnet50.onnx"), None, ["flops", "metrics"]
+        return str(light / f"{name}.onnx"), None, ["flops", "metrics"]
     if name == "digits_cnn":
         return str(DIGITS_CNN), np.load(DIGITS_IMAGES), ["flops", "metrics", "pathways"]
     data = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)

@@ -167,7 +167,13 @@ def test_bidirectional_layers_count_both_directions(case):
     both = keras.layers.Bidirectional(factory(), name="both")(inputs)
     model = _randomized(keras.Model(inputs, keras.layers.Dense(3, name="head")(both)))
     data = np.random.default_rng(1).normal(size=(8, STEPS, FEATURES)).astype(np.float32)
-    flops = irwua.analyze(model, data, passes=["flops"])["flops"]
+    analysis = irwua.analyze(model, data, passes=["flops"])
+    flops = analysis["flops"]
+    names = {layer.framework_name for layer in analysis.graph.layers}
+    # one bidirectional ONNX LSTM is the Bidirectional layer; a GRU's two Loops its directions
+    assert names == (
+        {"both", "head"} if case == "LSTM" else {"forward_rnn", "backward_rnn", "head"}
+    )
     extra = 2 * gates * UNITS if second_bias else 0
     assert flops.total.params == model.count_params() + extra
     assert not flops.unresolved

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import onnx
@@ -31,14 +31,17 @@ class KerasNames:
         norms: set[str],
         renamed: bool = False,
         by_value: frozenset[str] = frozenset(),
+        wrappers: Mapping[str, str] | None = None,
     ) -> None:
         """``renamed``: scopes may appear in the graph made unique (``dense`` as ``dense_1``);
-        ``by_value``: layers whose tensors the function captured as values, not variables."""
+        ``by_value``: layers whose tensors the function captured as values, not variables;
+        ``wrappers``: the Bidirectional layer around each of its direction layers."""
         self.reads = reads
         self.scopes = scopes
         self.norms = norms
         self.renamed = renamed
         self.by_value = by_value
+        self.wrappers = dict(wrappers or {})
 
     @classmethod
     def for_keras(cls, model: Any, concrete: Any) -> KerasNames:
@@ -51,6 +54,15 @@ class KerasNames:
         norms: set[str] = set()
         layers = list(model._flatten_layers(include_self=True, recursive=True))
         cells = {id(layer.cell) for layer in layers if hasattr(layer, "cell")}
+        wrappers = {
+            inner.name: layer.name
+            for layer in layers
+            for inner in (
+                getattr(layer, "forward_layer", None),
+                getattr(layer, "backward_layer", None),
+            )
+            if inner is not None
+        }
         for layer in layers:
             if id(layer) in cells:
                 continue  # an RNN layer's cell: its weights are the RNN layer's
@@ -61,7 +73,7 @@ class KerasNames:
             for value in vars(layer).values():
                 if type(value).__name__ == "EagerTensor":
                     owners[id(value)] = layer.name
-        return cls._from_reads(concrete, owners, norms)
+        return cls._from_reads(concrete, owners, norms, wrappers)
 
     @classmethod
     def for_module(cls, module: Any, concrete: Any) -> KerasNames:
@@ -74,7 +86,13 @@ class KerasNames:
         return cls._from_reads(concrete, owners, set())
 
     @classmethod
-    def _from_reads(cls, concrete: Any, owners: dict[int, str], norms: set[str]) -> KerasNames:
+    def _from_reads(
+        cls,
+        concrete: Any,
+        owners: dict[int, str],
+        norms: set[str],
+        wrappers: Mapping[str, str] | None = None,
+    ) -> KerasNames:
         """Owners by the ops reading the captured variables (or by the tensors captured by
         value), and the scopes those ops are in."""
         reads: dict[str, str] = {}
@@ -100,7 +118,7 @@ class KerasNames:
         for op in concrete.graph.get_operations():
             if op.type == "ReadVariableOp" and op.inputs[0].name in handles:
                 own(op.outputs[0].name, op.name, handles[op.inputs[0].name])
-        return cls(reads, scopes, norms, by_value=frozenset(by_value))
+        return cls(reads, scopes, norms, by_value=frozenset(by_value), wrappers=wrappers)
 
     @classmethod
     def for_variables(cls, variables: Iterable[Any]) -> KerasNames:
@@ -169,11 +187,19 @@ class KerasNames:
             while producer is not None and "/" not in producer.name and producer.input:
                 producer = producers.get(producer.input[0])
             owner = self.owner(producer.name) if producer is not None else None
+        if owner in self.wrappers and _attribute(node, "direction") == b"bidirectional":
+            return self.wrappers[owner]  # one op for both directions: the Bidirectional layer's
         return owner
 
 
 _RENAMED = re.compile(r"(_\d+)+")
 _RECURRENT = ("LSTM", "GRU", "RNN")
+
+
+def _attribute(node: onnx.NodeProto, name: str) -> Any:
+    """The value of a node's attribute, None when it has none."""
+    found = next((a for a in node.attribute if a.name == name), None)
+    return None if found is None else onnx.helper.get_attribute_value(found)
 
 
 def is_batchnorm(layer: Any) -> bool:
