@@ -199,7 +199,7 @@ def test_external_weights_are_memory_mapped_not_copied(tmp_path):
 
 
 def _peak_rss(model: Path, out: Path) -> int:
-    """Peak resident memory, in bytes, of ``irwua analyze MODEL --passes flops`` run alone."""
+    """Peak resident memory, in bytes, of ``irwua analyze MODEL --only flops`` run alone."""
     argv = [sys.executable, "-m", "irwua", "analyze", str(model), "--only", "flops"]
     process = subprocess.Popen(
         [*argv, "--out", str(out), "--quiet"],

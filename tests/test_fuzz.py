@@ -286,7 +286,7 @@ def _byte_flips(path: Path, count: int, seed: int) -> list[bytes]:
 @pytest.mark.parametrize("zoo_model", LIGHT_ZOO, ids=lambda path: path.stem)
 def test_byte_flipped_zoo_models_are_analyzed_or_refused(zoo_model, tmp_path, monkeypatch):
     """Real architectures from onnx's wheel (9 models x 24 = 216 mutants) with flipped bytes:
-    ``irwua analyze --passes flops`` succeeds or says what is wrong (exit 2), never an internal
+    ``irwua analyze --only flops`` succeeds or says what is wrong (exit 2), never an internal
     error, a signal or a hang."""
     monkeypatch.setenv("IRWUA_RUN_SECONDS", "2")
     monkeypatch.setenv("IRWUA_MAX_MEMORY", "1G")
