@@ -19,6 +19,7 @@ import onnx
 
 from irwua.exporters.names import name_nodes
 from irwua.ingest.build import named_nodes
+from irwua.ingest.tensors import attributes
 
 
 class KerasNames:
@@ -187,19 +188,13 @@ class KerasNames:
             while producer is not None and "/" not in producer.name and producer.input:
                 producer = producers.get(producer.input[0])
             owner = self.owner(producer.name) if producer is not None else None
-        if owner in self.wrappers and _attribute(node, "direction") == b"bidirectional":
+        if owner in self.wrappers and attributes(node).get("direction") == "bidirectional":
             return self.wrappers[owner]  # one op for both directions: the Bidirectional layer's
         return owner
 
 
 _RENAMED = re.compile(r"(_\d+)+")
 _RECURRENT = ("LSTM", "GRU", "RNN")
-
-
-def _attribute(node: onnx.NodeProto, name: str) -> Any:
-    """The value of a node's attribute, None when it has none."""
-    found = next((a for a in node.attribute if a.name == name), None)
-    return None if found is None else onnx.helper.get_attribute_value(found)
 
 
 def is_batchnorm(layer: Any) -> bool:
