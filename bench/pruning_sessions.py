@@ -39,7 +39,9 @@ import irwua
 from irwua.data.dataset import make_dataset
 from irwua.ingest.inputs import input_specs
 from irwua.pruning.edits import with_tensors, zeroed
-from irwua.pruning.ranking import prunable_layers, ranking
+from irwua.pruning.scores import prunable_layers
+from irwua.pruning.selection import Selection
+from irwua.pruning.vocabulary import Method
 from irwua.runtime.fidelity import predict
 from irwua.runtime.sessions import make_session
 
@@ -86,8 +88,9 @@ def variants(analysis: irwua.Analysis) -> list[dict]:
     """The pruned weights of a global importance sweep, one dict per ratio."""
     graph = analysis.graph
     names = [layer.name for layer in prunable_layers(graph)]
-    order = ranking(graph, names, "importance", analysis["importance"].layers, structured=False)
-    return [zeroed(graph, order.pruned(ratio)) for ratio in RATIOS]
+    method = Method("importance", "global", "unstructured")
+    selection = Selection(graph, names, method, analysis["importance"].layers)
+    return [zeroed(graph, selection.pruned(ratio)) for ratio in RATIOS]
 
 
 def fed(analysis: irwua.Analysis, data, changes: list[dict]) -> list[np.ndarray]:

@@ -25,6 +25,7 @@ __all__ = [
     "available_passes",
     "compare",
     "prune_model",
+    "quantize_model",
 ]
 
 _LAZY = {
@@ -32,6 +33,7 @@ _LAZY = {
     "Comparison": "irwua.comparison",
     "Tracker": "irwua.tracking",
     "prune_model": "irwua.pruner",
+    "quantize_model": "irwua.quantizer",
 }
 """Public names imported on first use, so that ``import irwua`` stays quick for the CLI."""
 

@@ -203,7 +203,10 @@ def _parser() -> argparse.ArgumentParser:
     _loading_arguments(prune)
     _data_arguments(prune, required=True)
     prune.add_argument(
-        "--ratio", type=float, required=True, help="share of weights (or units) to prune, 0-1"
+        "--ratio",
+        type=float,
+        help="share of the weights to remove, 0-1 (structured: the weights the removed units "
+        "take out); required unless --pattern gives it",
     )
     prune.add_argument(
         "--criterion", default="importance", help="importance (default), magnitude or random"
@@ -216,14 +219,53 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--scope",
         default="global",
-        help="global (default: all layers ranked together, one threshold) or uniform (every "
-        "layer pruned at --ratio); the pruning pass's --prune-scopes also has layer (one layer "
-        "at a time, the others intact)",
+        help="global (default: all layers ranked together), uniform (every layer pruned at "
+        "--ratio) or owl (layers with more outlier weights pruned less); the pruning pass's "
+        "--prune-scopes also has layer (one layer at a time, the others intact)",
+    )
+    prune.add_argument(
+        "--grouping",
+        default="layer",
+        help="layer (default: a layer's weights compete together) or output (each output "
+        "unit's weights pruned to the same ratio, as Wanda does)",
+    )
+    prune.add_argument(
+        "--pattern",
+        help="N:M semi-structured sparsity such as 2:4: the N lowest of every M inputs of each "
+        "output are zeroed (the ratio is N/M)",
+    )
+    prune.add_argument(
+        "--layers",
+        help="comma-separated layers to prune (default: every prunable layer)",
     )
     prune.add_argument("-o", "--out", required=True, metavar="FILE", help="the pruned .onnx")
     _option_flags(prune, PRUNE_FLAGS)
     _debug_argument(prune)
     prune.set_defaults(command=_prune)
+
+    quantize = commands.add_parser(
+        "quantize", help="write an int8 copy of a model and measure it against the original"
+    )
+    quantize.add_argument("model", help=MODEL_HELP)
+    _loading_arguments(quantize)
+    _data_arguments(quantize, required=True)
+    quantize.add_argument(
+        "--mode",
+        default="static",
+        help="static (default: QDQ, ranges calibrated on --data; for CNNs) or dynamic "
+        "(activations quantized at run time; for MatMul-heavy models)",
+    )
+    quantize.add_argument(
+        "--keep-float",
+        default="auto",
+        metavar="auto|none|A,B",
+        help="layers left in float: auto (default: those whose quantization alone changes more "
+        "than --tolerance of the predictions, measured one layer at a time), none, or names",
+    )
+    quantize.add_argument("-o", "--out", required=True, metavar="FILE", help="the int8 .onnx")
+    _option_flags(quantize, QUANTIZE_FLAGS)
+    _debug_argument(quantize)
+    quantize.set_defaults(command=_quantize)
 
     demo = commands.add_parser(
         "demo", help="analyze the bundled digits CNN on its images and write the report"
@@ -297,6 +339,7 @@ STREAMING_FLAGS = _flags(("batch_size", "max_samples"))
 PRUNE_FLAGS = _flags(
     ("batch_size", "max_samples", "norm", "prune_seed"), renamed={"prune_seed": "--seed"}
 )
+QUANTIZE_FLAGS = _flags(("batch_size", "max_samples", "tolerance"))
 ANALYZE_FLAGS = _flags([setting.name for setting in settings() if setting.flag])
 """The settings (``irwua.options``) each command takes, with their flags."""
 
@@ -432,6 +475,33 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quantize(args: argparse.Namespace) -> int:
+    from irwua.data.files import read_data_file
+    from irwua.quantizer import quantize_model
+
+    options = _options(args, QUANTIZE_FLAGS)
+    _refuse_inputs(Path(args.out).parent, [Path(args.out).name], args)
+    keep = args.keep_float
+    keep_float = keep if keep == "auto" else None if keep == "none" else keep.split(",")
+    try:
+        model = quantize_model(
+            args.model,
+            read_data_file(args.data),
+            mode=args.mode,
+            keep_float=keep_float,
+            labels=_read_labels(args.labels),
+            options=options,
+            framework=args.framework,
+            trust_code=args.trust_code,
+        )
+    except SettingError as exc:
+        raise _with_flags(exc, {**QUANTIZE_FLAGS, "keep_float": "--keep-float"}) from None
+    written = model.save(args.out, inputs=_data_paths(args))
+    _print(model.summary())
+    _print(f"quantized model: {written}")
+    return 0
+
+
 def _prune(args: argparse.Namespace) -> int:
     from irwua.data.files import read_data_file
     from irwua.pruner import prune_model
@@ -450,6 +520,9 @@ def _prune(args: argparse.Namespace) -> int:
             options=options,
             framework=args.framework,
             trust_code=args.trust_code,
+            grouping=args.grouping,
+            pattern=args.pattern,
+            layers=None if args.layers is None else args.layers.split(","),
         )
     except SettingError as exc:
         raise _with_flags(exc, PRUNE_FLAGS) from None

@@ -17,7 +17,16 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from irwua.errors import IrwuaError
-from irwua.pruning.vocabulary import CRITERIA, DEFAULT_RATIOS, GRANULARITIES, SWEEP_SCOPES
+from irwua.pruning.vocabulary import (
+    CRITERIA,
+    DEFAULT_RATIOS,
+    DEFAULT_SWEEP_SCOPES,
+    GRANULARITIES,
+    GROUPINGS,
+    SWEEP_SCOPES,
+    is_granularity,
+)
+from irwua.quantization.vocabulary import MODES as QUANT_MODES
 
 NORMS = ("l1", "l2", "magnitude")
 """Importance criteria: |w| x mean|x|, |w| x rms(x) (Wanda), |w|."""
@@ -279,13 +288,25 @@ class PruningOptions(StreamingOptions):
             _names,
         ),
         Setting(
-            "prune_scopes", SWEEP_SCOPES, "global, layer (default: both)", "--prune-scopes", _names
+            "prune_scopes",
+            DEFAULT_SWEEP_SCOPES,
+            "global, uniform, owl, layer (default: global,layer)",
+            "--prune-scopes",
+            _names,
         ),
         Setting(
             "prune_granularity",
             GRANULARITIES,
-            "unstructured, structured (default: both)",
+            "unstructured, structured, or an N:M pattern such as 2:4 (default: the first two)",
             "--prune-granularity",
+            _names,
+        ),
+        Setting(
+            "prune_grouping",
+            ("layer",),
+            "unstructured weights compete per layer or per output unit (Wanda): layer, output "
+            "(default: layer)",
+            "--prune-grouping",
             _names,
         ),
         Setting(
@@ -307,14 +328,17 @@ class PruningOptions(StreamingOptions):
             ("prune_criteria", CRITERIA),
             ("prune_scopes", SWEEP_SCOPES),
             ("prune_granularity", GRANULARITIES),
+            ("prune_grouping", GROUPINGS),
         ):
             value = getattr(self, name)
             if value is None:
                 continue
             value = (value,) if isinstance(value, str) else tuple(dict.fromkeys(value))
-            if not value or not set(value) <= set(known):
+            valid = is_granularity if name == "prune_granularity" else set(known).__contains__
+            if not value or not all(isinstance(v, str) and valid(v) for v in value):
+                patterns = " or N:M patterns such as 2:4" if name == "prune_granularity" else ""
                 raise SettingError(
-                    Named(name), f" must name some of: {', '.join(known)}; got {value}."
+                    Named(name), f" must name some of: {', '.join(known)}{patterns}; got {value}."
                 )
             self._normalize(name, value)
         if not isinstance(self.prune_seed, int) or self.prune_seed < 0:
@@ -323,23 +347,57 @@ class PruningOptions(StreamingOptions):
             )
 
 
-class RecommendationsOptions(Block):
-    """The ``recommendations`` pass."""
+_TOLERANCE = Setting(
+    "tolerance",
+    0.01,
+    "agreement loss recommendations accept, as a share of the predictions (default {default:g})",
+    "--tolerance",
+    float,
+)
+"""How much a pruned or quantized model may change the predictions: shared by the blocks that
+decide with it."""
+
+
+def _check_tolerance(block: Block) -> None:
+    if not 0.0 < block.tolerance < 1.0:
+        raise SettingError(Named("tolerance"), f" must be in (0, 1), got {block.tolerance!r}.")
+
+
+class QuantizationOptions(StreamingOptions):
+    """The ``quantization`` pass: the modes measured (``irwua.quantization.copies``) and the
+    tolerance that decides which layers stay in float."""
 
     SETTINGS = (
+        *StreamingOptions.SETTINGS,
         Setting(
-            "tolerance",
-            0.01,
-            "agreement loss recommendations accept, as a share of the predictions "
-            "(default {default:g})",
-            "--tolerance",
-            float,
+            "quant_modes",
+            QUANT_MODES,
+            "int8 modes to measure: dynamic, static (default: both)",
+            "--quant-modes",
+            _names,
         ),
+        _TOLERANCE,
     )
 
     def check(self) -> None:
-        if not 0.0 < self.tolerance < 1.0:
-            raise SettingError(Named("tolerance"), f" must be in (0, 1), got {self.tolerance!r}.")
+        super().check()
+        modes = self.quant_modes
+        modes = (modes,) if isinstance(modes, str) else tuple(dict.fromkeys(modes))
+        if not modes or not set(modes) <= set(QUANT_MODES):
+            raise SettingError(
+                Named("quant_modes"), f" must name some of: {', '.join(QUANT_MODES)}; got {modes}."
+            )
+        self._normalize("quant_modes", modes)
+        _check_tolerance(self)
+
+
+class RecommendationsOptions(Block):
+    """The ``recommendations`` pass."""
+
+    SETTINGS = (_TOLERANCE,)
+
+    def check(self) -> None:
+        _check_tolerance(self)
 
 
 BLOCKS: tuple[type[Block], ...] = (
@@ -349,6 +407,7 @@ BLOCKS: tuple[type[Block], ...] = (
     MetricsOptions,
     PathwaysOptions,
     PruningOptions,
+    QuantizationOptions,
     RecommendationsOptions,
 )
 """Every options block; a setting shared by two blocks (streaming) is one setting."""

@@ -18,6 +18,7 @@ BUILTIN = {
     "importance": "irwua.passes.importance",
     "metrics": "irwua.passes.metrics",
     "pruning": "irwua.passes.pruning",
+    "quantization": "irwua.passes.quantization",
     "recommendations": "irwua.passes.recommendations",
     "pathways": "irwua.passes.pathways",
 }

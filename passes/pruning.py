@@ -5,19 +5,25 @@ onnxruntime on the evaluation data (the data, limited by ``max_samples``); each 
 pruned model's first output against the unpruned model's: relative error, top-1 agreement and,
 with labels, accuracy (``irwua.runtime.fidelity``). A sweep is one combination of
 
-* scope: ``global`` (all prunable layers at once, one threshold on each score's share of its
-  layer's total, see ``irwua.pruning.ranking``) or ``layer`` (one layer at a time, the others
+* scope: ``global`` (all prunable layers ranked together), ``uniform`` (each layer at the
+  ratio), ``owl`` (outlier-weighted layer ratios) or ``layer`` (one layer at a time, the others
   intact: the sensitivity analysis of Han et al. 2015, one sweep per layer);
+  ``irwua.pruning.allocation`` says how each spreads the ratio;
 * criterion: ``importance`` (the importance pass's scores, so ``Options.norm`` applies),
   ``magnitude`` or ``random`` (seeded by ``prune_seed``);
-* granularity: ``unstructured`` (single weights of Conv, Gemm and MatMul layers; the ratio is the
-  share of weights zeroed) or ``structured`` (whole output units or channels, scored by their
-  summed importance or L1 norm; the ratio is the share of units removed, and each unit also
-  takes the consumers' inputs it fed, exactly as ``irwua prune --structured`` removes it;
-  only layers that can shrink, see ``irwua.pruning.shrink_plan``).
+* granularity: ``unstructured`` (single weights of Conv, Gemm and MatMul layers, compared per
+  layer or, with the ``output`` grouping, per output unit), ``structured`` (whole output units
+  or channels, scored by their summed importance or L1 norm, each taking the consumers' inputs it
+  fed, exactly as ``irwua prune --structured`` removes it; only layers that can shrink, see
+  ``irwua.pruning.shrink_plan``) or an N:M pattern (one point, at N/M; layers whose input width
+  is not a multiple of M stay dense and the sweep says so).
+
+The ratio is the share of the scope's weights removed (``irwua.pruning.vocabulary``); each
+point also records ``removed``, its share of all prunable weights.
 
 Defaults: ratios 0, 0.1, ..., 0.9; criteria importance, magnitude and random globally and
-importance per layer (``prune_criteria`` sets both); both scopes and both granularities. That is
+importance per layer (``prune_criteria`` sets both); scopes global and layer, both
+granularities, grouping per layer. That is
 (3 + layers) x 2 sweeps of 9 runs over the data each: a ResNet-50 wants ``max_samples`` and a
 shorter ratio list. Each pruned model gets its own onnxruntime session, which pre-packs its
 constant weights (``docs/measured-choices.md``, ``bench/pruning_sessions.py``).
@@ -39,11 +45,12 @@ from irwua.ir.graph import LayerGraph
 from irwua.options import PruningOptions
 from irwua.passes.importance import ImportanceResult
 from irwua.pipeline import PassContext, PassResult, register_pass
-from irwua.pruning.cuts import cuts, masked
+from irwua.pruning.cuts import cuts, masked, removed_weights
 from irwua.pruning.edits import TensorKey, with_tensors, zeroed
-from irwua.pruning.ranking import Ranking, prunable_layers, ranking
+from irwua.pruning.scores import prunable_layers
+from irwua.pruning.selection import Selection
 from irwua.pruning.shrink_plan import ShrinkPlan, plan
-from irwua.pruning.vocabulary import CRITERIA
+from irwua.pruning.vocabulary import CRITERIA, Method
 from irwua.runtime.fidelity import Fidelity, measure, predict
 from irwua.runtime.progress import progress
 from irwua.runtime.sessions import make_session
@@ -74,11 +81,29 @@ class Point:
 
 @dataclass(frozen=True)
 class Sweep:
-    scope: str
+    """One method measured at each ratio (an N:M sweep has one ratio, N/M); ``layer`` names the
+    pruned layer of a ``layer``-scope sweep; ``dense``: layers the method left intact, and why."""
+
+    method: Method
     layer: str | None
-    criterion: str
-    granularity: str
     points: tuple[Point, ...]
+    dense: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> str:
+        return self.method.scope
+
+    @property
+    def criterion(self) -> str:
+        return self.method.criterion
+
+    @property
+    def granularity(self) -> str:
+        return self.method.granularity
+
+    @property
+    def grouping(self) -> str:
+        return self.method.grouping
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +111,8 @@ class Sweep:
             "layer": self.layer,
             "criterion": self.criterion,
             "granularity": self.granularity,
+            "grouping": self.grouping,
+            "dense": [{"layer": k, "reason": v} for k, v in self.dense.items()],
             "points": [point.to_json() for point in self.points],
         }
 
@@ -106,11 +133,17 @@ class PruningResult(PassResult):
     fixed: Mapping[str, str] = field(default_factory=dict)
 
     def sweep(
-        self, scope: str, criterion: str, granularity: str, layer: str | None = None
+        self,
+        scope: str,
+        criterion: str,
+        granularity: str,
+        layer: str | None = None,
+        grouping: str = "layer",
     ) -> Sweep | None:
         """The sweep with these settings, or None when the options did not ask for it (another
-        scope, criterion or granularity). A ``layer`` that is not one of the model's prunable
-        layers raises ``UnknownLayerError`` (a ``KeyError``) naming the layers there are."""
+        scope, criterion, granularity or grouping). A ``layer`` that is not one of the model's
+        prunable layers raises ``UnknownLayerError`` (a ``KeyError``) naming the layers there
+        are."""
         if layer is not None:
             from irwua.errors import UnknownLayerError
 
@@ -124,13 +157,9 @@ class PruningResult(PassResult):
                 raise UnknownLayerError(
                     f"No layer '{layer}' to sweep; the layers that can be swept: {names}{more}."
                 )
+        wanted = Method(criterion, scope, granularity, grouping)
         for sweep in self.sweeps:
-            if (sweep.scope, sweep.criterion, sweep.granularity, sweep.layer) == (
-                scope,
-                criterion,
-                granularity,
-                layer,
-            ):
+            if (sweep.method, sweep.layer) == (wanted, layer):
                 return sweep
         return None
 
@@ -171,22 +200,22 @@ def run_pruning(context: PassContext) -> PruningResult:
     baseline = measure(reference, reference, labels)
     sweeper = _Sweeper(graph, context.results["importance"], shrink_plan, layers, options)
     jobs = list(sweeper.jobs())
-    ratios = [r for r in options.prune_ratios if r > 0]
+    ratios = options.prune_ratios
     measured: dict[tuple[int, float], Point] = {}
-    runs = progress(
-        sweeper.runs(jobs, ratios), len(jobs) * len(ratios), "pruning", options.progress, "model"
-    )
-    for index, ratio, changes, removed in runs:
+    count = sum(sum(r > 0 for r in job.ratios(ratios)) for job in jobs)
+    runs = progress(sweeper.runs(jobs, ratios), count, "pruning", options.progress, "model")
+    dense: dict[int, Mapping[str, str]] = {}
+    for index, ratio, changes, removed, left in runs:
         outputs = _predict(graph, data, options.batch_size, changes)
         measured[index, ratio] = Point(ratio, removed, measure(outputs, reference, labels))
+        dense[index] = left
     unpruned = Point(0.0, 0.0, baseline)
     results = tuple(
         Sweep(
-            job.scope,
+            job.method,
             job.layer,
-            job.criterion,
-            job.granularity,
-            tuple(measured.get((i, r), unpruned) for r in options.prune_ratios),
+            tuple(measured.get((i, r), unpruned) for r in job.ratios(ratios)),
+            MappingProxyType(dict(dense.get(i, {}))),
         )
         for i, job in enumerate(jobs)
     )
@@ -204,13 +233,19 @@ def run_pruning(context: PassContext) -> PruningResult:
 
 @dataclass(frozen=True)
 class _Job:
-    """One sweep to run: its settings and the layers it prunes."""
+    """One sweep to run: its method and the layers it prunes."""
 
-    scope: str
+    method: Method
     layer: str | None
-    criterion: str
-    granularity: str
     names: tuple[str, ...]
+
+    def ratios(self, ratios: tuple[float, ...]) -> tuple[float, ...]:
+        """The ratios of the sweep's points: ``ratios``, or for an N:M pattern its N/M (and 0
+        when ``ratios`` has it)."""
+        if self.method.pattern is None:
+            return ratios
+        n, m = self.method.pattern
+        return (*(r for r in ratios if r == 0), n / m)
 
 
 class _Sweeper:
@@ -230,50 +265,69 @@ class _Sweeper:
 
     def jobs(self) -> Iterator[_Job]:
         options = self.options
-        for scope in options.prune_scopes:
-            default = CRITERIA if scope == "global" else LAYER_CRITERIA
-            for criterion in options.prune_criteria or default:
-                for granularity in options.prune_granularity:
-                    structured = granularity == "structured"
-                    names = list(self.plan.layers) if structured else self.layers
-                    groups = [names] if scope == "global" else [[name] for name in names]
-                    for group in groups:
-                        if group:
-                            layer = group[0] if scope == "layer" else None
-                            yield _Job(scope, layer, criterion, granularity, tuple(group))
+        for scope, criterion, granularity, grouping in _methods(options):
+            method = Method(criterion, scope, granularity, grouping)
+            names = list(self.plan.layers) if method.structured else self.layers
+            if scope == "layer":
+                for name in names:
+                    yield _Job(method, name, (name,))
+            elif names:
+                yield _Job(method, None, tuple(names))
 
     def runs(
-        self, jobs: list[_Job], ratios: list[float]
-    ) -> Iterator[tuple[int, float, dict[TensorKey, np.ndarray], float]]:
-        """(job index, ratio, changed tensors, share of weights removed) for every run; a job's
-        ranking exists only while its runs are made (one per weight of a large model)."""
+        self, jobs: list[_Job], ratios: tuple[float, ...]
+    ) -> Iterator[tuple[int, float, dict[TensorKey, np.ndarray], float, Mapping[str, str]]]:
+        """(job index, ratio, changed tensors, share of weights removed, layers left dense) for
+        every run; a job's selection exists only while its runs are made (one score per weight
+        of a large model)."""
         for index, job in enumerate(jobs):
-            structured = job.granularity == "structured"
-            order = ranking(
+            selection = Selection(
                 self.graph,
                 job.names,
-                job.criterion,
+                job.method,
                 self.importance.layers,
-                structured,
                 self.options.prune_seed,
+                self.plan,
             )
-            for ratio in ratios:
-                yield index, ratio, *self._changes(order, structured, ratio)
+            for ratio in job.ratios(ratios):
+                if ratio > 0:
+                    yield index, ratio, *self._changes(selection, ratio), selection.dense
 
     def _changes(
-        self, order: Ranking, structured: bool, ratio: float
+        self, selection: Selection, ratio: float
     ) -> tuple[dict[TensorKey, np.ndarray], float]:
         graph = self.graph
-        pruned = order.pruned(ratio)
-        if structured:
-            cut = cuts(graph, self.plan, {n: np.flatnonzero(f) for n, f in pruned.items()})
-            removed = sum(
-                _cut_size(graph.array(graph.layer_by_name[key[0]]), axes)
-                for key, axes in cut.items()
-                if key[1] == "weight"
-            )
-            return masked(graph, cut), removed / self.total
+        if selection.method.structured:
+            cut = cuts(graph, self.plan, selection.units(ratio))
+            return masked(graph, cut), removed_weights(graph, cut) / self.total
+        pruned = selection.pruned(ratio)
         return zeroed(graph, pruned), sum(int(f.sum()) for f in pruned.values()) / self.total
+
+
+def _methods(options: PruningOptions) -> Iterator[tuple[str, str, str, str]]:
+    """(scope, criterion, granularity, grouping) of every sweep the options ask for. Structured
+    sweeps have no grouping and no OWL scope; an N:M pattern prunes every layer at N/M, so its
+    whole-model sweep is one, ``uniform``."""
+    seen = set()
+    for scope in options.prune_scopes:
+        default = CRITERIA if scope != "layer" else LAYER_CRITERIA
+        for criterion in options.prune_criteria or default:
+            for granularity in options.prune_granularity:
+                for grouping in options.prune_grouping:
+                    key = _method_key(scope, criterion, granularity, grouping)
+                    if key is not None and key not in seen:
+                        seen.add(key)
+                        yield key
+
+
+def _method_key(
+    scope: str, criterion: str, granularity: str, grouping: str
+) -> tuple[str, str, str, str] | None:
+    if granularity == "structured":
+        return None if scope == "owl" else (scope, criterion, granularity, "layer")
+    if granularity != "unstructured":  # N:M
+        return ("layer" if scope == "layer" else "uniform", criterion, granularity, "layer")
+    return scope, criterion, granularity, grouping
 
 
 def _predict(
@@ -283,9 +337,3 @@ def _predict(
     source = graph.source
     proto = with_tensors(source.proto, graph, changes) if changes else source.proto
     return predict(make_session(proto, source.base_dir), data, batch_size, show=False)
-
-
-def _cut_size(value: np.ndarray, axes: Mapping[int, np.ndarray]) -> int:
-    """How many elements of ``value`` the cut removes."""
-    kept = [size - len(axes.get(axis, ())) for axis, size in enumerate(value.shape)]
-    return int(value.size - np.prod(kept, dtype=np.int64))

@@ -13,9 +13,10 @@ from thresholds on weight or activation values (whose meaning changes with the i
 
 Per layer and granularity, the criterion whose sweep prunes furthest within the tolerance is
 used (each is measured; on the digits MLP of the tests, magnitude beats importance on some
-layers), random only when no other ran. Items add the global
-picture (how far each criterion prunes the whole model within the tolerance), layers too
-sensitive to prune, and dead units (never active on the data, from the metrics pass).
+layers), random only when no other ran. Items add the whole-model picture (how far each
+measured method prunes the whole model within the tolerance, and the ``irwua prune`` options of
+the furthest), layers too sensitive to prune, and dead units (never active on the data, from the
+metrics pass).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from irwua.options import RecommendationsOptions
 from irwua.passes.metrics import MetricsResult
 from irwua.passes.pruning import PruningResult, Sweep
 from irwua.pipeline import PassContext, PassResult, register_pass
-from irwua.pruning.ranking import prunable_layers
-from irwua.pruning.vocabulary import CRITERIA
+from irwua.pruning.scores import prunable_layers
+from irwua.pruning.vocabulary import Method
 
 PREFERENCE = ("importance", "magnitude", "random")
 OVER_UNITS = 0.5
@@ -129,12 +130,7 @@ def within(sweep: Sweep, tolerance: float) -> float:
     """The largest ratio up to which every point of ``sweep`` stays within ``tolerance``."""
     best = 0.0
     for point in sweep.points:
-        fidelity = point.fidelity
-        if fidelity.agreement is not None:
-            kept = fidelity.agreement >= 1.0 - tolerance
-        else:
-            kept = fidelity.relative_error <= tolerance
-        if not kept:
+        if not point.fidelity.within(tolerance):
             break
         best = point.ratio
     return best
@@ -197,18 +193,35 @@ def _advise(
 
 
 def _global_items(pruning: PruningResult, tolerance: float) -> list[Item]:
-    reach = []
-    for criterion in CRITERIA:
-        sweep = pruning.sweep("global", criterion, "unstructured")
-        if sweep is not None:
-            reach.append(f"{criterion} {within(sweep, tolerance):.0%}")
-    if not reach:
+    """How far each whole-model sweep prunes within the tolerance, furthest first, and the
+    ``irwua prune`` options of the furthest (ties go to the first swept)."""
+    whole = [sweep for sweep in pruning.sweeps if sweep.scope != "layer"]
+    if not whole:
         return []
+    reach = sorted(((within(sweep, tolerance), sweep) for sweep in whole), key=lambda r: -r[0])
+    listed = "; ".join(f"{sweep.method.describe()} {share:.0%}" for share, sweep in reach)
     text = (
-        f"Pruning the whole model, these shares of its weights can be zeroed with "
-        f"{_kept(pruning, tolerance)}: {', '.join(reach)}."
+        f"Pruning the whole model, these shares of its weights can be removed with "
+        f"{_kept(pruning, tolerance)}: {listed}."
     )
+    share, best = reach[0]
+    if share > 0:
+        text += f" The furthest: irwua prune {prune_flags(best.method)} --ratio {share:g}."
     return [Item("info", None, text, "whole_model")]
+
+
+def prune_flags(method: Method) -> str:
+    """The ``irwua prune`` options that prune with ``method``."""
+    flags = [f"--criterion {method.criterion}"]
+    if method.pattern is not None:
+        return " ".join([*flags, f"--pattern {method.granularity}"])
+    if method.structured:
+        flags.append("--structured")
+    if method.scope != "global":
+        flags.append(f"--scope {method.scope}")
+    if method.grouping != "layer":
+        flags.append(f"--grouping {method.grouping}")
+    return " ".join(flags)
 
 
 def _layer_items(

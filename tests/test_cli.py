@@ -179,7 +179,7 @@ def test_pruning_has_a_table_in_the_summary(tmp_path, capsys):
     printed = capsys.readouterr().out
     header = next(line for line in printed.splitlines() if "share pruned" in line)
     assert header.split()[-2:] == ["30%", "50%"]
-    assert "    magnitude, unstructured " in printed
+    assert "    magnitude, unstructured, global " in printed
 
 
 @pytest.mark.parametrize(
@@ -207,7 +207,7 @@ def test_prune_errors_name_the_flags_and_latency_is_interleaved(tmp_path, capsys
     assert main([*args, "--ratio", "1.5"]) == 2
     assert "--ratio must be a number between 0 and 1" in capsys.readouterr().err
     assert main([*args, "--ratio", "0.5", "--scope", "layer"]) == 2
-    assert "--scope must be one of global, uniform, not 'layer'" in capsys.readouterr().err
+    assert "--scope must be one of global, uniform, owl, not 'layer'" in capsys.readouterr().err
     assert main([*args, "--ratio", "0.5", "--max-samples", "64"]) == 0
     printed = capsys.readouterr().out
     latency = next(line for line in printed.splitlines() if line.startswith("  latency (batch"))

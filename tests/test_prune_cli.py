@@ -109,8 +109,21 @@ def test_structured_prune_shrinks_the_model(files, tmp_path, capsys):
     (norm,) = [n for n in narrow.graph.node if n.op_type == "BatchNormalization"]
     conv = next(n for n in narrow.graph.node if n.output[0] == norm.input[0])
     channels = stored[conv.input[1]].shape[0]
-    assert channels == 16 - round(0.3 * 16)
     assert all(stored[name].shape == (channels,) for name in norm.input[1:])
+    # The ratio counts weights: every layer that can shrink lost the same share of its units
+    # (to a unit), and together the units took out 30% of the weights (to one unit's worth).
+    before_weights = _weights(onnx.load(files["model"]))
+    after_weights = _weights(narrow)
+    removed = 1 - sum(w.size for w in after_weights.values()) / sum(
+        w.size for w in before_weights.values()
+    )
+    assert 0.3 <= removed < 0.36
+    shares = [
+        1 - after_weights[name].shape[0] / weight.shape[0]
+        for name, weight in before_weights.items()
+        if after_weights[name].shape[0] < weight.shape[0]
+    ]
+    assert len(shares) == 4 and max(shares) - min(shares) <= 1 / 16
 
 
 def test_structured_prune_equals_the_sweep_point(files):
@@ -132,8 +145,17 @@ def test_structured_prune_equals_the_sweep_point(files):
     [
         (["--ratio", "1.5"], "between 0 and 1"),
         (["--ratio", "0.5", "--criterion", "gradient"], "--criterion must be one of importance"),
-        (["--ratio", "0.5", "--scope", "layer"], "--scope must be one of global, uniform"),
+        (["--ratio", "0.5", "--scope", "layer"], "--scope must be one of global, uniform, owl"),
         (["--ratio", "0.5", "--labels", "MISSING"], "does not exist"),
+        (
+            ["--pattern", "2:4", "--layers", "0,2"],
+            "'0' cannot take the 2:4 pattern: its input width 1 is not a multiple of 4",
+        ),
+        (["--pattern", "3:2"], "--pattern must be N:M with 0 < N < M"),
+        (["--pattern", "2:4", "--ratio", "0.7"], "--ratio of 2:4 sparsity is 0.5"),
+        (["--ratio", "0.5", "--layers", "fc"], "'fc' is not one of the layers that can be pruned"),
+        (["--ratio", "0.5", "--structured", "--scope", "owl"], "--structured removes whole units"),
+        (["--pattern", "2:4", "--structured"], "--pattern zeroes weights"),
     ],
 )
 def test_bad_input_is_one_sentence_and_writes_nothing(files, tmp_path, capsys, extra, message):
@@ -144,6 +166,27 @@ def test_bad_input_is_one_sentence_and_writes_nothing(files, tmp_path, capsys, e
     assert code == 2
     assert err.startswith("irwua: error:") and message in err and len(err.splitlines()) == 1
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_n_m_prune_writes_zeros_in_the_pattern(files, tmp_path, capsys):
+    """2:4 sparsity: of every 4 consecutive input channels (or features) of each output, at
+    least 2 weights are zero in the written model; the first conv (1 input channel) stays dense
+    and the summary says why."""
+    out = tmp_path / "sparse.onnx"
+    args = ["prune", files["model"], "--data", files["x"], "--pattern", "2:4", "-o", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "'0' stays dense: its input width 1 is not a multiple of 4" in printed
+    assert "pruned 50% of the weights (importance, 2:4, uniform)" in printed
+    weights = _weights(_check_valid(str(out), files["model"]))
+    assert len(weights) == 5
+    for name, weight in weights.items():
+        groups = np.moveaxis(weight, 1, -1).reshape(-1, weight.shape[1])
+        if weight.shape[1] % 4:
+            assert np.count_nonzero(weight) == weight.size, name
+            continue
+        zeros = (groups.reshape(-1, 4) == 0).sum(axis=1)
+        assert zeros.min() >= 2, name
 
 
 @pytest.mark.parametrize("structured", [False, True])

@@ -13,7 +13,6 @@ from onnx import numpy_helper
 
 import irwua
 from irwua import IrwuaError, Options
-from irwua.pruning.ranking import rank
 
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
@@ -157,22 +156,6 @@ def test_sweep_points_match_numpy_pruning():
     assert "outputs" in result.fixed["fc2"]
 
 
-def test_ranking_orders_nest_and_keep_one_unit():
-    scores = {"a": np.array([3.0, 1.0, 2.0]), "b": np.array([10.0, 30.0, 20.0, 40.0])}
-    order = rank(scores)
-    # shares: a = [.5, .167, .333], b = [.1, .3, .2, .4]; 30% of 7 = 2 elements go
-    pruned = order.pruned(0.3)
-    assert pruned["a"].tolist() == [False, True, False]
-    assert pruned["b"].tolist() == [True, False, False, False]
-    small, large = order.pruned(0.2), order.pruned(0.6)
-    for name in scores:
-        assert not np.any(small[name] & ~large[name])  # what goes at 20% is gone at 60%
-    kept = rank(scores, keep_one=True).pruned(0.9)
-    assert all((~flags).sum() == 1 for flags in kept.values())
-    raw = rank(scores, shares=False).pruned(3 / 7)
-    assert raw["a"].all() and not raw["b"].any()
-
-
 def test_random_criterion_is_seeded():
     proto = mlp(in_features=6, hidden=16, out=4)
     x = np.random.default_rng(1).standard_normal((100, 6)).astype(np.float32)
@@ -229,3 +212,51 @@ def test_bad_labels_and_options():
         Options(prune_criteria=("importance", "gradient"))
     with pytest.raises(IrwuaError, match="tolerance"):
         Options(tolerance=0.0)
+
+
+def test_every_method_is_swept_once_and_the_wanda_point_matches_numpy():
+    """Scopes x granularities x groupings as the pass combines them (structured: no grouping
+    and no OWL; N:M: one whole-model sweep, at N/M), and the uniform per-output point (Wanda's
+    comparison group, on |w|) against numpy."""
+    proto = mlp(in_features=8, hidden=16, out=4, seed=2)
+    x = np.random.default_rng(2).standard_normal((200, 8)).astype(np.float32)
+    w = _weights(proto)
+    reference = _numpy_mlp(x, w["w1"], w["b1"], w["w2"], w["b2"])
+    analysis, result = _pruning(
+        proto,
+        x,
+        prune_ratios=(0.0, 0.5),
+        prune_criteria=("magnitude",),
+        prune_scopes=("global", "uniform", "owl", "layer"),
+        prune_granularity=("unstructured", "structured", "2:4"),
+        prune_grouping=("layer", "output"),
+    )
+    whole = sorted(
+        (s.granularity, s.scope, s.grouping) for s in result.sweeps if s.scope != "layer"
+    )
+    assert whole == [
+        ("2:4", "uniform", "layer"),
+        ("structured", "global", "layer"),
+        ("structured", "uniform", "layer"),
+        *(
+            ("unstructured", scope, grouping)
+            for scope in ("global", "owl", "uniform")
+            for grouping in ("layer", "output")
+        ),
+    ]
+    assert len([s for s in result.sweeps if s.scope == "layer"]) == 4 + 1 + 2
+    (pattern,) = [s for s in result.sweeps if s.granularity == "2:4" and s.scope == "uniform"]
+    assert [p.ratio for p in pattern.points] == [0.0, 0.5]
+    assert pattern.points[1].removed == 0.5 and not pattern.dense
+
+    def rows_pruned(weight):
+        pruned = weight.copy()
+        order = np.argsort(np.abs(weight), axis=1, kind="stable")[:, : weight.shape[1] // 2]
+        np.put_along_axis(pruned, order, 0, axis=1)
+        return pruned
+
+    wanda = result.sweep("uniform", "magnitude", "unstructured", grouping="output")
+    outputs = _numpy_mlp(x, rows_pruned(w["w1"]), w["b1"], rows_pruned(w["w2"]), w["b2"])
+    _check_point(wanda.points[1], outputs, reference)
+    section = json.loads(analysis.to_json())["pruning"]
+    assert {s["grouping"] for s in section["sweeps"]} == {"layer", "output"}

@@ -171,10 +171,10 @@ def test_pruning_curves_plot_the_measured_points():
     figure = charts.pruning_curves(PRUNING)
     agreement, accuracy, per_layer = figure.axes
     importance = next(
-        line for line in agreement.lines if line.get_label() == "importance, unstructured"
+        line for line in agreement.lines if line.get_label() == "importance, unstructured, global"
     )
     assert list(importance.get_ydata()) == pytest.approx([1.0, 1 - 0.5 / 8, 1 - 0.9 / 8])
-    assert accuracy.get_title() == "global: accuracy"
+    assert accuracy.get_title() == "all layers: accuracy"
     assert any(line.get_ydata()[0] == 0.97 for line in accuracy.lines)  # the unpruned baseline
     assert per_layer.lines[0].get_label() == "fc1 (structured)"
 

@@ -177,15 +177,17 @@ def test_the_pruning_section_says_where_a_simpler_criterion_wins():
     ]
     texts = readings(sweeps)
     assert texts[0].startswith(
-        "Structured: random keeps more agreement than importance at 70% (76.9% vs 58.7%) of the "
-        "weights removed."
+        "Structured, global: random keeps more agreement than importance at 70% (76.9% vs "
+        "58.7%) of the weights removed."
     )
-    assert texts[1].startswith("Structured: random keeps more agreement than magnitude at 70%")
+    assert texts[1].startswith(
+        "Structured, global: random keeps more agreement than magnitude at 70%"
+    )
     assert texts[2].startswith(
-        "Structured: magnitude keeps more agreement than importance at 70% (60.0% vs 58.7%) of "
-        "the weights removed."
+        "Structured, global: magnitude keeps more agreement than importance at 70% (60.0% vs "
+        "58.7%) of the weights removed."
     )
-    assert sum("A global structured ranking" in text for text in texts) == 1
+    assert sum("The unit scores do not predict" in text for text in texts) == 1
     assert len(texts) == 3 and not any(t.startswith("Unstructured") for t in texts)
     assert readings([_sweep("importance", "structured", [1, 1, 1])]) == []
     page = render_html(digits_full())

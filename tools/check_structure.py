@@ -37,12 +37,21 @@ LAYERS = (
     ("exporters", ("irwua.exporters",)),
     ("units", ("irwua.units",)),
     ("pruning", ("irwua.pruning",)),
+    ("quantization", ("irwua.quantization",)),
     ("pipeline", ("irwua.options", "irwua.pipeline")),
     ("passes", ("irwua.passes",)),
     ("report", ("irwua.report",)),
     (
         "facade",
-        ("irwua.analysis", "irwua.comparison", "irwua.tracking", "irwua.pruner", "irwua.demo"),
+        (
+            "irwua.analysis",
+            "irwua.comparison",
+            "irwua.tracking",
+            "irwua.derived",
+            "irwua.pruner",
+            "irwua.quantizer",
+            "irwua.demo",
+        ),
     ),
     ("cli", ("irwua.cli", "irwua.__main__", "irwua")),
 )

@@ -56,6 +56,18 @@ def cuts(graph: LayerGraph, plan: ShrinkPlan, removed: Mapping[str, np.ndarray])
     return result
 
 
+def removed_weights(graph: LayerGraph, cut: Cuts) -> int:
+    """How many weight entries (the layers' ``weight`` tensors, not biases or norms) ``cut``
+    takes out."""
+    total = 0
+    for (name, role), axes in cut.items():
+        if role == "weight":
+            shape = graph.array(graph.layer_by_name[name]).shape
+            kept = [size - len(axes.get(axis, ())) for axis, size in enumerate(shape)]
+            total += int(np.prod(shape, dtype=np.int64) - np.prod(kept, dtype=np.int64))
+    return total
+
+
 def _unit_axis(value: np.ndarray, units: int) -> int | None:
     """The axis of a per-unit parameter that indexes the units (None: broadcast, e.g. a scalar)."""
     axes = [axis for axis, size in enumerate(value.shape) if size == units]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from irwua.report.formatting import CRITERION_TEXT, human
+from irwua.report.formatting import CRITERION_TEXT, human, sweep_label
 from irwua.report.svg import new_figure, styled
 
 if TYPE_CHECKING:
@@ -279,16 +279,16 @@ def flops_by_op(by_op_type: Mapping[str, Mapping[str, int]], limit: int = 20) ->
 def pruning_curves(pruning: Mapping[str, Any]) -> Figure:
     """Measured pruning sweeps: agreement with the unpruned model (and accuracy with labels,
     else the relative output error) against the share of the prunable weights each point
-    removed, so that sweeps compare at equal compression (a structured sweep's ratio counts
-    units, which hold different numbers of weights)."""
+    removed, so that sweeps compare at equal compression (a structured sweep's ratio also
+    counts its consumers' inputs; one layer's sweep removes a share of that layer)."""
     sweeps = pruning["sweeps"]
-    global_sweeps = [s for s in sweeps if s["scope"] == "global"]
+    whole = [s for s in sweeps if s["scope"] != "layer"]
     layer_sweeps = [s for s in sweeps if s["scope"] == "layer"]
     panels: list[tuple[str, list, str]] = []
-    if global_sweeps:
-        panels.append(("agreement", global_sweeps, "global: top-1 agreement"))
+    if whole:
+        panels.append(("agreement", whole, "all layers: top-1 agreement"))
         second = "accuracy" if pruning.get("labels") else "relative_error"
-        panels.append((second, global_sweeps, f"global: {second.replace('_', ' ')}"))
+        panels.append((second, whole, f"all layers: {second.replace('_', ' ')}"))
     if layer_sweeps:
         panels.append(("agreement", layer_sweeps, "one layer at a time: agreement"))
     figure = new_figure(4.3 * max(len(panels), 1), 3.4)
@@ -299,7 +299,7 @@ def pruning_curves(pruning: Mapping[str, Any]) -> Figure:
             points = [p for p in sweep["points"] if p.get(key) is not None]
             label = _sweep_label(sweep)
             color = colors[number] if colors else CRITERION_COLORS.get(sweep["criterion"])
-            style = GRANULARITY_LINES.get(sweep["granularity"], "-")
+            style = GRANULARITY_LINES.get(sweep["granularity"], ":")
             axes.plot(
                 [p.get("removed", p["ratio"]) for p in points],
                 [p[key] for p in points],
@@ -380,9 +380,11 @@ def path_text(path: Mapping[str, Any], width: int = 14) -> str:
 
 def _sweep_label(sweep: Mapping[str, Any]) -> str:
     if sweep["scope"] == "layer":
-        structured = " (structured)" if sweep["granularity"] == "structured" else ""
-        return short(sweep["layer"] or "", 24) + structured
-    return f"{sweep['criterion']}, {sweep['granularity']}"
+        granularity = sweep["granularity"]
+        return short(sweep["layer"] or "", 24) + (
+            "" if granularity == "unstructured" else f" ({granularity})"
+        )
+    return sweep_label(sweep)
 
 
 def _share_bars(names: list[str], values: list[float], total: float, title: str) -> Figure:

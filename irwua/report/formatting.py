@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 CRITERION_TEXT = {"l1": "|w| x mean|x|", "l2": "|w| x rms(x)", "magnitude": "|w|"}
 """What each importance criterion multiplies, in the words every report uses."""
+
+
+def sweep_label(sweep: Mapping[str, Any]) -> str:
+    """A whole-model pruning sweep (its JSON) named by its method: ``'importance, structured,
+    global'``, ``'magnitude, unstructured, uniform, per output'``."""
+    from irwua.pruning.vocabulary import Method
+
+    grouping = sweep.get("grouping", "layer")
+    return Method(sweep["criterion"], sweep["scope"], sweep["granularity"], grouping).describe()
 
 
 def human(value: float | int | None, unit: str = "") -> str:

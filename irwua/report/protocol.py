@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from irwua.ir.graph import LayerGraph
     from irwua.pipeline import PassResult
+    from irwua.pruning.vocabulary import Method
     from irwua.runtime.fidelity import Fidelity
     from irwua.runtime.latency import Latency
 
@@ -87,16 +88,26 @@ class ModelStatsLike(Protocol):
     latency: Latency
 
 
-class PrunedLike(Protocol):
-    """A pruned model measured against its original."""
+class DerivedLike(Protocol):
+    """A model derived from an original (pruned, quantized), measured against it."""
 
-    criterion: str
-    ratio: float
-    structured: bool
-    scope: str
     before: ModelStatsLike
     after: ModelStatsLike
     fidelity: Fidelity
     baseline_accuracy: float | None
     batch: int
     notes: tuple[str, ...]
+
+
+class PrunedLike(DerivedLike, Protocol):
+    """A pruned model measured against its original."""
+
+    method: Method
+    ratio: float
+
+
+class QuantizedLike(DerivedLike, Protocol):
+    """An int8 model measured against its original."""
+
+    mode: str
+    keep_float: tuple[str, ...]

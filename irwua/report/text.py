@@ -13,7 +13,13 @@ from irwua.report.formatting import (
     shortened,
     spread,
 )
-from irwua.report.protocol import AnalysisLike, ComparisonLike, PrunedLike
+from irwua.report.protocol import (
+    AnalysisLike,
+    ComparisonLike,
+    DerivedLike,
+    PrunedLike,
+    QuantizedLike,
+)
 from irwua.report.sections import SECTIONS
 from irwua.version import __version__
 
@@ -49,19 +55,35 @@ def comparison_text(comparison: ComparisonLike) -> str:
 
 def pruned_text(pruned: PrunedLike) -> str:
     """Both models' costs side by side, and the pruned model's fidelity."""
-    kind = "units" if pruned.structured else "weights"
-    b, a = pruned.before, pruned.after
+    title = f"pruned {pruned.ratio:.0%} of the weights ({pruned.method.describe()})"
+    lines = _before_after(pruned, title)
+    if not pruned.method.structured:
+        lines.append("  zeroed weights keep dense FLOPs and latency; sparse kernels gain")
+    lines += [f"  {printable(note)}" for note in pruned.notes]
+    return "\n".join(lines)
+
+
+def quantized_text(model: QuantizedLike) -> str:
+    """Both models' costs side by side, and the int8 model's fidelity."""
+    count = len(model.keep_float)
+    kept = f", {count} layer{'s' if count > 1 else ''} in float" if count else ""
+    lines = _before_after(model, f"quantized to int8 ({model.mode}{kept})")
+    lines += [f"  {printable(note)}" for note in model.notes]
+    return "\n".join(lines)
+
+
+def _before_after(model: DerivedLike, title: str) -> list[str]:
+    b, a = model.before, model.after
     rows = [
         ("parameters", human(b.params), human(a.params)),
         ("non-zero parameters", human(b.nonzero), human(a.nonzero)),
         ("FLOPs / sample", human(b.flops), human(a.flops)),
         ("file size", human_bytes(b.bytes), human_bytes(a.bytes)),
-        (f"latency (batch {pruned.batch})", spread(*b.latency[:3]), spread(*a.latency[:3])),
+        (f"latency (batch {model.batch})", spread(*b.latency[:3]), spread(*a.latency[:3])),
     ]
-    fidelity = pruned.fidelity
+    fidelity = model.fidelity
     lines = [
-        f"pruned {pruned.ratio:.0%} of the {kind} ({pruned.scope}, {pruned.criterion}) - "
-        f"measured on {fidelity.samples} samples",
+        f"{title} - measured on {fidelity.samples} samples",
         f"  {'':<22}{'before':>16}{'after':>16}",
         *(f"  {label:<22}{old:>16}{new:>16}" for label, old, new in rows),
         f"  relative output error {fidelity.relative_error:.4g}, top-1 agreement "
@@ -69,13 +91,10 @@ def pruned_text(pruned: PrunedLike) -> str:
     ]
     if fidelity.accuracy is not None:
         lines.append(
-            f"  accuracy {percent(pruned.baseline_accuracy)} -> {percent(fidelity.accuracy)}"
+            f"  accuracy {percent(model.baseline_accuracy)} -> {percent(fidelity.accuracy)}"
         )
     lines.append(
         f"  latency: median ± half the interquartile range of {b.latency.runs} runs of each "
         "model, interleaved"
     )
-    if not pruned.structured:
-        lines.append("  zeroed weights keep dense FLOPs and latency; sparse kernels gain")
-    lines += [f"  {printable(note)}" for note in pruned.notes]
-    return "\n".join(lines)
+    return lines

@@ -47,6 +47,13 @@ class Fidelity:
     agreement: float | None
     accuracy: float | None
 
+    def within(self, tolerance: float) -> bool:
+        """Whether the outputs stay within ``tolerance`` of the reference: top-1 agreement
+        >= 1 - ``tolerance``, or for outputs without a top-1, relative error <= ``tolerance``."""
+        if self.agreement is not None:
+            return self.agreement >= 1.0 - tolerance
+        return self.relative_error <= tolerance
+
     def to_json(self) -> dict[str, Any]:
         return {
             "samples": self.samples,

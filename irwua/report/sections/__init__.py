@@ -10,6 +10,7 @@ from irwua.report.sections import (
     pathways,
     provenance,
     pruning,
+    quantization,
     recommendations,
     summary,
     verdict,
@@ -26,6 +27,7 @@ SECTIONS: tuple[Section, ...] = (
     diagrams.SECTION,
     pathways.SECTION,
     pruning.SECTION,
+    quantization.SECTION,
     recommendations.SECTION,
     provenance.SECTION,
 )

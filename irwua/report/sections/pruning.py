@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from irwua.report.formatting import percent
+from irwua.report.formatting import percent, sweep_label
 from irwua.report.sections.section import Document, Report, Section
 
 TEXT_RATIOS = (0.3, 0.5, 0.7, 0.9)
@@ -27,7 +27,7 @@ class Pruning(Section):
         from irwua.report.svg import chart
 
         labels = bool(section.get("labels"))
-        ratios = section.get("ratios") or sorted({p["ratio"] for s in sweeps for p in s["points"]})
+        ratios = _ratios(section, sweeps)
         return {
             "charts": [chart(charts.pruning_curves(section))],
             "readings": readings(sweeps),
@@ -36,12 +36,9 @@ class Pruning(Section):
             "labels": labels,
             "ratios": [percent(r, 0) for r in ratios],
             "global": [
-                {
-                    "label": f"{s['criterion']}, {s['granularity']}",
-                    "cells": _cells(s, ratios, labels),
-                }
+                {"label": sweep_label(s), "cells": _cells(s, ratios, labels)}
                 for s in sweeps
-                if s["scope"] == "global"
+                if s["scope"] != "layer"
             ],
             "layers": [
                 {
@@ -57,15 +54,13 @@ class Pruning(Section):
         section = document.get("pruning")
         if section is None:
             return []
-        sweeps = [s for s in section.get("sweeps") or [] if s["scope"] == "global"]
+        sweeps = [s for s in section.get("sweeps") or [] if s["scope"] != "layer"]
         if not sweeps:
             return [f"  pruning: not measured ({section.get('note') or 'no sweep ran'})"]
         labels = bool(section.get("labels"))
         measured = {p["ratio"] for s in sweeps for p in s["points"]}
         ratios = [r for r in TEXT_RATIOS if r in measured] or sorted(measured)[-4:]
-        rows = [
-            (f"{s['criterion']}, {s['granularity']}", _cells(s, ratios, labels)) for s in sweeps
-        ]
+        rows = [(sweep_label(s), _cells(s, ratios, labels)) for s in sweeps]
         label_width = max(len(label) for label, _ in rows)
         width = max(len(cell) for _, cells in rows for cell in cells) + 2
         baseline = section.get("baseline", {}).get("accuracy")
@@ -94,12 +89,18 @@ def readings(sweeps: list[Mapping[str, Any]]) -> list[str]:
     """What the global sweeps show that a reader would not expect, in words: where a simpler
     criterion keeps more agreement than a more informed one at the same share of the weights
     removed (the other sweep interpolated there), and what that means."""
-    by_key = {(s["criterion"], s["granularity"]): s for s in sweeps if s["scope"] == "global"}
+    by_key = {
+        (s["criterion"], s["granularity"], s["scope"], s.get("grouping", "layer")): s
+        for s in sweeps
+        if s["scope"] != "layer"
+    }
     texts: list[str] = []
     explained: set[str] = set()
-    for granularity in ("unstructured", "structured"):
+    methods = dict.fromkeys(key[1:] for key in by_key)
+    for granularity, scope, grouping in methods:
         for better, expected in BEATEN_BY:
-            mine, theirs = by_key.get((better, granularity)), by_key.get((expected, granularity))
+            mine = by_key.get((better, granularity, scope, grouping))
+            theirs = by_key.get((expected, granularity, scope, grouping))
             if mine is None or theirs is None:
                 continue
             wins = _wins(mine, theirs)
@@ -110,8 +111,11 @@ def readings(sweeps: list[Mapping[str, Any]]) -> list[str]:
             )
             where = f"{where} of the weights removed"
             meaning = _meaning(better, expected, granularity)
+            method = ", ".join(
+                [granularity, scope] + ([f"per {grouping}"] if grouping != "layer" else [])
+            )
             texts.append(
-                f"{granularity.capitalize()}: {better} keeps more agreement than {expected} at "
+                f"{method.capitalize()}: {better} keeps more agreement than {expected} at "
                 f"{where}." + ("" if meaning in explained else f" {meaning}")
             )
             explained.add(meaning)
@@ -146,11 +150,9 @@ def _wins(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[tuple[floa
 def _meaning(better: str, expected: str, granularity: str) -> str:
     if better == "random" and granularity == "structured":
         return (
-            "A global structured ranking compares units of different layers by their share of "
-            "their own layer's importance, so it can take most units of one narrow layer while "
-            "random spreads the cuts over all layers; the per-layer sweeps below show which "
-            "layers tolerate cuts. Prefer the per-layer widths of the recommendations to one "
-            "global structured ratio on this model."
+            "The unit scores do not predict which units the outputs need on this model; the "
+            "per-layer sweeps below show which layers tolerate cuts. Prefer the per-layer "
+            "widths of the recommendations to one structured ratio for the whole model."
         )
     if better == "random":
         return (
@@ -162,6 +164,12 @@ def _meaning(better: str, expected: str, granularity: str) -> str:
         f"{expected} (|w| weighted by the inputs); the recommendations use, per layer, the "
         "criterion measured to prune furthest."
     )
+
+
+def _ratios(section: Mapping[str, Any], sweeps: list[Mapping[str, Any]]) -> list[float]:
+    """The ratios of the tables: the pass's, and those of N:M sweeps (N/M)."""
+    measured = {point["ratio"] for sweep in sweeps for point in sweep["points"]}
+    return sorted({*(section.get("ratios") or ()), *measured})
 
 
 def _cells(sweep: Mapping[str, Any], ratios, labels: bool) -> list[str]:

@@ -29,6 +29,7 @@ class Verdict(Section):
         anchors = {entry["name"]: layer_anchor(i) for i, entry in enumerate(document["layers"])}
         recommended = _recommended(document, anchors)
         findings = recommended + _usage(document, headline=not recommended)
+        findings += _quantization(document)
         if not recommended:
             findings += _dead_units(document, anchors)
         findings.sort(key=lambda finding: SEVERITY_ORDER.index(finding["severity"]))
@@ -71,6 +72,39 @@ def _usage(document: Document, headline: bool) -> list[dict[str, str]]:
         f"the compression potential is {percent(totals['compression_potential'], 0)}."
     )
     return [{"severity": "headline" if headline else "info", "text": text, "href": "#metrics"}]
+
+
+def _quantization(document: Document) -> list[dict[str, str]]:
+    """How int8 fares, per mode the quantization pass measured (none without it)."""
+    section = document.get("quantization")
+    if not section or not section.get("ran"):
+        return []
+    findings = []
+    for mode in section.get("modes", []):
+        whole = mode.get("whole")
+        if whole is None:
+            continue
+        shares = (
+            f"{percent(whole['agreement'])} top-1 agreement"
+            if whole.get("agreement") is not None
+            else f"relative output error {whole['relative_error']:.3g}"
+        )
+        size = f"{human_bytes(section['float_bytes'])} -> {human_bytes(mode['bytes'])}"
+        keep = mode.get("keep_float") or []
+        advice = (
+            f"; keep {', '.join(repr(name) for name in keep)} in float"
+            if keep
+            else "; no layer needs to stay in float"
+        )
+        findings.append(
+            {
+                "severity": "info",
+                "text": f"int8 ({mode['mode']}) keeps {shares}, {size}{advice} "
+                f"(irwua quantize --mode {mode['mode']} writes it).",
+                "href": "#quantization",
+            }
+        )
+    return findings
 
 
 def _dead_units(document: Document, anchors: dict[str, str]) -> list[dict[str, str]]:

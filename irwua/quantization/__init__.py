@@ -1,0 +1,1 @@
+"""Quantized copies of a model, made with onnxruntime's quantization tools."""
