@@ -22,6 +22,7 @@ __all__ = [
     "Tracker",
     "__version__",
     "analyze",
+    "apply_pruning",
     "available_passes",
     "compare",
     "prune_model",
@@ -33,6 +34,7 @@ _LAZY = {
     "Comparison": "irwua.comparison",
     "Tracker": "irwua.tracking",
     "prune_model": "irwua.pruner",
+    "apply_pruning": "irwua.pruning.torch_modules",
     "quantize_model": "irwua.quantizer",
 }
 """Public names imported on first use, so that ``import irwua`` stays quick for the CLI."""

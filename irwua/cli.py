@@ -238,6 +238,23 @@ def _parser() -> argparse.ArgumentParser:
         "--layers",
         help="comma-separated layers to prune (default: every prunable layer)",
     )
+    prune.add_argument(
+        "--reconstruct",
+        action="store_true",
+        help="then update the kept weights of each layer to keep its outputs on --data "
+        "(least squares from the inputs' second moments, as SparseGPT)",
+    )
+    prune.add_argument(
+        "--save-plan",
+        metavar="FILE",
+        help="also write the pruning plan (masks or removed units per layer, JSON): "
+        "irwua.apply_pruning applies it to the PyTorch module for fine-tuning",
+    )
+    prune.add_argument(
+        "--from-plan",
+        metavar="FILE",
+        help="prune exactly as a saved plan says (checked against the model; no --ratio)",
+    )
     prune.add_argument("-o", "--out", required=True, metavar="FILE", help="the pruned .onnx")
     _option_flags(prune, PRUNE_FLAGS)
     _debug_argument(prune)
@@ -347,14 +364,24 @@ ANALYZE_FLAGS = _flags([setting.name for setting in settings() if setting.flag])
 def _option_flags(command: argparse.ArgumentParser, flags: Mapping[str, str]) -> None:
     """An argument for each setting of ``flags``, as its options block declares it."""
     for setting in settings():
-        if setting.name in flags:
+        if setting.name not in flags:
+            continue
+        if setting.parse is bool:  # a switch: given means True
             command.add_argument(
                 flags[setting.name],
                 dest=setting.name,
-                choices=setting.choices,
-                metavar=setting.metavar,
+                action="store_const",
+                const="yes",
                 help=setting.help.format(default=setting.default),
             )
+            continue
+        command.add_argument(
+            flags[setting.name],
+            dest=setting.name,
+            choices=setting.choices,
+            metavar=setting.metavar,
+            help=setting.help.format(default=setting.default),
+        )
 
 
 def _options(args: argparse.Namespace, flags: Mapping[str, str]) -> Options:
@@ -507,7 +534,8 @@ def _prune(args: argparse.Namespace) -> int:
     from irwua.pruner import prune_model
 
     options = _options(args, PRUNE_FLAGS)
-    _refuse_inputs(Path(args.out).parent, [Path(args.out).name], args)
+    for path in (args.out, args.save_plan or args.out):
+        _refuse_inputs(Path(path).parent, [Path(path).name], args)
     try:
         pruned = prune_model(
             args.model,
@@ -523,12 +551,16 @@ def _prune(args: argparse.Namespace) -> int:
             grouping=args.grouping,
             pattern=args.pattern,
             layers=None if args.layers is None else args.layers.split(","),
+            plan=args.from_plan,
+            reconstruct=args.reconstruct,
         )
     except SettingError as exc:
         raise _with_flags(exc, PRUNE_FLAGS) from None
     written = pruned.save(args.out, inputs=_data_paths(args))
     _print(pruned.summary())
     _print(f"pruned model: {written}")
+    if args.save_plan:
+        _print(f"pruning plan: {pruned.save_plan(args.save_plan, inputs=_data_paths(args))}")
     return 0
 
 

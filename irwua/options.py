@@ -312,6 +312,14 @@ class PruningOptions(StreamingOptions):
         Setting(
             "prune_seed", 0, "seed of the random criterion (default {default})", "--prune-seed", int
         ),
+        Setting(
+            "prune_reconstruct",
+            False,
+            "also sweep each whole-model method with reconstruction: the kept weights of every "
+            "layer updated to keep its outputs on the data (irwua.pruning.reconstruction)",
+            "--prune-reconstruct",
+            bool,
+        ),
     )
 
     def check(self) -> None:
@@ -341,6 +349,11 @@ class PruningOptions(StreamingOptions):
                     Named(name), f" must name some of: {', '.join(known)}{patterns}; got {value}."
                 )
             self._normalize(name, value)
+        if not isinstance(self.prune_reconstruct, bool):
+            raise SettingError(
+                Named("prune_reconstruct"),
+                f" must be True or False, got {self.prune_reconstruct!r}.",
+            )
         if not isinstance(self.prune_seed, int) or self.prune_seed < 0:
             raise SettingError(
                 Named("prune_seed"), f" must be a whole number >= 0, got {self.prune_seed!r}."

@@ -11,23 +11,29 @@ compression to gain from the zeros. Structured pruning deletes units where the g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 
 from irwua.analysis import Analysis, analyze
 from irwua.derived import Derived, measured
 from irwua.errors import IrwuaError, root_reason
+from irwua.ir.graph import LayerGraph
 from irwua.options import Named, Options, SettingError
-from irwua.pruning.cuts import cuts, shrink
+from irwua.pruning.cuts import cut_masks, cuts, shrink
 from irwua.pruning.edits import with_tensors, zeroed
+from irwua.pruning.plan_file import PruningPlan, weight_shapes
+from irwua.pruning.reconstruction import input_moments, reconstructable, reconstructed_weights
 from irwua.pruning.scores import prunable_layers
 from irwua.pruning.selection import Selection
-from irwua.pruning.shrink_plan import plan
+from irwua.pruning.shrink_plan import plan as plan_shrinking
 from irwua.pruning.storage import stored_inline
 from irwua.pruning.vocabulary import CRITERIA, GROUPINGS, MODEL_SCOPES, Method, n_m
+from irwua.report.files import write_files
 from irwua.units.flow import unit_flow
 
 
@@ -37,6 +43,7 @@ class Pruned(Derived):
 
     method: Method
     ratio: float
+    plan: PruningPlan
 
     @property
     def criterion(self) -> str:
@@ -49,6 +56,14 @@ class Pruned(Derived):
     @property
     def scope(self) -> str:
         return self.method.scope
+
+    def save_plan(self, path: str | Path, inputs: Iterable[Path] = ()) -> Path:
+        """Write the pruning plan (``irwua.pruning.plan_file``) to ``path`` atomically, never
+        over the model's files or ``inputs``; ``irwua.apply_pruning`` applies it to a PyTorch
+        module, ``prune_model(..., plan=path)`` to the model again."""
+        path = Path(path)
+        contents = {path.name: self.plan.to_bytes()}
+        return write_files(path.parent, contents, [*self.source_files, *inputs])[path.name]
 
     def summary(self) -> str:
         """Both models' costs side by side, and the fidelity."""
@@ -71,6 +86,8 @@ def prune_model(
     grouping: str = "layer",
     pattern: str | None = None,
     layers: Sequence[str] | None = None,
+    plan: PruningPlan | str | Path | None = None,
+    reconstruct: bool = False,
 ) -> Pruned:
     """Prune ``ratio`` of ``model``'s weights with the lowest ``criterion`` scores
     ("importance", "magnitude" or "random") and measure the result on ``data``.
@@ -81,12 +98,22 @@ def prune_model(
     ``ratio``, "owl" prunes layers with more outlier weights less; ``grouping`` "output"
     compares each output unit's weights among themselves (Wanda). ``layers`` limits pruning to
     these layers (a layer an N:M pattern does not fit is then an error; without ``layers`` it
-    stays dense, with a note). ``labels`` add accuracy. ``options`` (norm, batch_size,
-    max_samples, prune_seed), ``framework`` and ``trust_code`` are as for ``analyze()``.
+    stays dense, with a note). ``plan`` (a ``PruningPlan`` or its file) prunes exactly what the
+    plan says instead, after checking it was made for this model (ratio and method come from
+    it). ``reconstruct`` then updates the kept weights of each layer to keep its outputs on
+    ``data`` (``irwua.pruning.reconstruction``). ``labels`` add accuracy. ``options`` (norm,
+    batch_size, max_samples, prune_seed), ``framework`` and ``trust_code`` are as for
+    ``analyze()``.
     """
-    method = _method(criterion, scope, structured, grouping, pattern)
-    if method.pattern is not None:
-        ratio = method.pattern[0] / method.pattern[1] if ratio is None else ratio
+    if plan is not None:
+        plan = plan if isinstance(plan, PruningPlan) else PruningPlan.load(plan)
+        method, ratio = plan.method, plan.ratio
+    else:
+        method = replace(
+            _method(criterion, scope, structured, grouping, pattern), reconstruct=bool(reconstruct)
+        )
+        if method.pattern is not None:
+            ratio = method.pattern[0] / method.pattern[1] if ratio is None else ratio
     _check(data, ratio, method)
     options = options or Options()
     analysis = analyze(
@@ -98,9 +125,25 @@ def prune_model(
         trust_code=trust_code,
         labels=labels,
     )
-    proto, notes = _prune(analysis, ratio, method, layers, options.prune_seed)
+    graph = analysis.graph
+    notes: tuple[str, ...] = ()
+    if plan is None:
+        plan, notes = _planned(analysis, ratio, method, layers, options.prune_seed)
+    else:
+        names = [layer.name for layer in prunable_layers(graph)]
+        plan.check(weight_shapes(graph, names)[0])
+    moments = None
+    if plan.method.reconstruct:
+        names, _ = reconstructable(graph, list(plan.shapes))
+        evaluation = analysis.dataset.limit(options.max_samples)
+        moments = input_moments(graph, names, evaluation, options.batch_size)
+    proto = _pruned_copy(graph, plan, moments)
     return Pruned(
-        method=method, ratio=ratio, notes=notes, **measured(analysis, proto, options, "pruned")
+        method=method,
+        ratio=ratio,
+        plan=plan,
+        notes=notes,
+        **measured(analysis, proto, options, "pruned"),
     )
 
 
@@ -149,19 +192,21 @@ def _check(data: Any, ratio: Any, method: Method) -> None:
         )
 
 
-def _prune(
+def _planned(
     analysis: Analysis, ratio: float, method: Method, layers: Sequence[str] | None, seed: int
-) -> tuple[onnx.ModelProto, tuple[str, ...]]:
-    """The pruned copy of the analyzed model, and notes on layers left as they were."""
+) -> tuple[PruningPlan, tuple[str, ...]]:
+    """What ``method`` removes from the analyzed model at ``ratio``, and notes on layers left
+    as they were."""
     graph = analysis.graph
     names = [layer.name for layer in prunable_layers(graph)]
     if not names:
         raise IrwuaError("The model has no Conv, Gemm or MatMul weights to prune.")
+    shapes, out_axes = weight_shapes(graph, names)
     names = _chosen(names, layers)
     notes: tuple[str, ...] = ()
     shrink_plan = None
     if method.structured:
-        shrink_plan = plan(graph, unit_flow(graph))
+        shrink_plan = plan_shrinking(graph, unit_flow(graph))
         notes = tuple(
             f"'{name}' keeps its width: {why}"
             for name, why in shrink_plan.reasons.items()
@@ -177,15 +222,32 @@ def _prune(
     notes += tuple(f"'{name}' stays dense: {why}" for name, why in selection.dense.items())
     if method.structured:
         cut = cuts(graph, shrink_plan, selection.units(ratio))
-        proto = shrink(graph.source.proto, graph, shrink_plan, cut)
+        return PruningPlan(method, ratio, shapes, out_axes, cuts=cut), notes
+    return PruningPlan(method, ratio, shapes, out_axes, masks=selection.pruned(ratio)), notes
+
+
+def _pruned_copy(
+    graph: LayerGraph, pruning: PruningPlan, moments: Mapping[str, np.ndarray] | None
+) -> onnx.ModelProto:
+    """The model with ``pruning`` applied, its kept weights reconstructed from ``moments``
+    when given; checked by onnx."""
+    if pruning.cuts:
+        shrink_plan = plan_shrinking(graph, unit_flow(graph))
+        weights = None
+        if moments is not None:
+            weights = reconstructed_weights(graph, cut_masks(graph, pruning.cuts), moments)
+        proto = shrink(graph.source.proto, graph, shrink_plan, pruning.cuts, weights)
     else:
-        proto = with_tensors(graph.source.proto, graph, zeroed(graph, selection.pruned(ratio)))
+        values = zeroed(graph, pruning.masks)
+        if moments is not None:
+            values.update(reconstructed_weights(graph, pruning.masks, moments))
+        proto = with_tensors(graph.source.proto, graph, values)
     stored_inline(proto, graph.constants.values)
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as exc:
         raise IrwuaError(f"The pruned model is not valid ONNX: {root_reason(exc)}.") from exc
-    return proto, notes
+    return proto
 
 
 def _chosen(names: list[str], layers: Sequence[str] | None) -> list[str]:

@@ -19,7 +19,10 @@ with labels, accuracy (``irwua.runtime.fidelity``). A sweep is one combination o
   is not a multiple of M stay dense and the sweep says so).
 
 The ratio is the share of the scope's weights removed (``irwua.pruning.vocabulary``); each
-point also records ``removed``, its share of all prunable weights.
+point also records ``removed``, its share of all prunable weights. With ``prune_reconstruct``
+every whole-model sweep runs a second time with reconstruction: the kept weights of each layer
+updated to keep its outputs on the data (``irwua.pruning.reconstruction``; the input moments are
+measured once, on the same data).
 
 Defaults: ratios 0, 0.1, ..., 0.9; criteria importance, magnitude and random globally and
 importance per layer (``prune_criteria`` sets both); scopes global and layer, both
@@ -34,7 +37,7 @@ Without data the pass does not run and says why; the JSON says so too.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -45,8 +48,9 @@ from irwua.ir.graph import LayerGraph
 from irwua.options import PruningOptions
 from irwua.passes.importance import ImportanceResult
 from irwua.pipeline import PassContext, PassResult, register_pass
-from irwua.pruning.cuts import cuts, masked, removed_weights
+from irwua.pruning.cuts import cut_masks, cuts, masked, removed_weights
 from irwua.pruning.edits import TensorKey, with_tensors, zeroed
+from irwua.pruning.reconstruction import input_moments, reconstructable, reconstructed_weights
 from irwua.pruning.scores import prunable_layers
 from irwua.pruning.selection import Selection
 from irwua.pruning.shrink_plan import ShrinkPlan, plan
@@ -112,6 +116,7 @@ class Sweep:
             "criterion": self.criterion,
             "granularity": self.granularity,
             "grouping": self.grouping,
+            "reconstruct": self.method.reconstruct,
             "dense": [{"layer": k, "reason": v} for k, v in self.dense.items()],
             "points": [point.to_json() for point in self.points],
         }
@@ -139,6 +144,7 @@ class PruningResult(PassResult):
         granularity: str,
         layer: str | None = None,
         grouping: str = "layer",
+        reconstruct: bool = False,
     ) -> Sweep | None:
         """The sweep with these settings, or None when the options did not ask for it (another
         scope, criterion, granularity or grouping). A ``layer`` that is not one of the model's
@@ -157,7 +163,7 @@ class PruningResult(PassResult):
                 raise UnknownLayerError(
                     f"No layer '{layer}' to sweep; the layers that can be swept: {names}{more}."
                 )
-        wanted = Method(criterion, scope, granularity, grouping)
+        wanted = Method(criterion, scope, granularity, grouping, reconstruct)
         for sweep in self.sweeps:
             if (sweep.method, sweep.layer) == (wanted, layer):
                 return sweep
@@ -198,7 +204,7 @@ def run_pruning(context: PassContext) -> PruningResult:
     reference = _predict(graph, data, options.batch_size, {})
     labels = None if context.labels is None else context.labels[: len(reference)]
     baseline = measure(reference, reference, labels)
-    sweeper = _Sweeper(graph, context.results["importance"], shrink_plan, layers, options)
+    sweeper = _Sweeper(graph, context.results["importance"], shrink_plan, layers, options, data)
     jobs = list(sweeper.jobs())
     ratios = options.prune_ratios
     measured: dict[tuple[int, float], Point] = {}
@@ -258,10 +264,19 @@ class _Sweeper:
         shrink_plan: ShrinkPlan,
         layers: list[str],
         options: PruningOptions,
+        data: Dataset,
     ) -> None:
         self.graph, self.importance, self.plan = graph, importance, shrink_plan
-        self.layers, self.options = layers, options
+        self.layers, self.options, self.data = layers, options, data
         self.total = sum(graph.array(graph.layer_by_name[name]).size for name in layers)
+        self._moments: dict[str, np.ndarray] | None = None
+
+    def moments(self) -> dict[str, np.ndarray]:
+        """The input moments of the reconstructable layers, measured when first needed."""
+        if self._moments is None:
+            names, _ = reconstructable(self.graph, self.layers)
+            self._moments = input_moments(self.graph, names, self.data, self.options.batch_size)
+        return self._moments
 
     def jobs(self) -> Iterator[_Job]:
         options = self.options
@@ -273,6 +288,8 @@ class _Sweeper:
                     yield _Job(method, name, (name,))
             elif names:
                 yield _Job(method, None, tuple(names))
+                if options.prune_reconstruct:
+                    yield _Job(replace(method, reconstruct=True), None, tuple(names))
 
     def runs(
         self, jobs: list[_Job], ratios: tuple[float, ...]
@@ -296,12 +313,20 @@ class _Sweeper:
     def _changes(
         self, selection: Selection, ratio: float
     ) -> tuple[dict[TensorKey, np.ndarray], float]:
-        graph = self.graph
+        graph, reconstruct = self.graph, selection.method.reconstruct
         if selection.method.structured:
             cut = cuts(graph, self.plan, selection.units(ratio))
-            return masked(graph, cut), removed_weights(graph, cut) / self.total
+            weights = (
+                reconstructed_weights(graph, cut_masks(graph, cut), self.moments())
+                if reconstruct
+                else None
+            )
+            return masked(graph, cut, weights), removed_weights(graph, cut) / self.total
         pruned = selection.pruned(ratio)
-        return zeroed(graph, pruned), sum(int(f.sum()) for f in pruned.values()) / self.total
+        changes = zeroed(graph, pruned)
+        if reconstruct:
+            changes.update(reconstructed_weights(graph, pruned, self.moments()))
+        return changes, sum(int(f.sum()) for f in pruned.values()) / self.total
 
 
 def _methods(options: PruningOptions) -> Iterator[tuple[str, str, str, str]]:

@@ -214,13 +214,16 @@ def prune_flags(method: Method) -> str:
     """The ``irwua prune`` options that prune with ``method``."""
     flags = [f"--criterion {method.criterion}"]
     if method.pattern is not None:
-        return " ".join([*flags, f"--pattern {method.granularity}"])
+        flags.append(f"--pattern {method.granularity}")
+        return " ".join([*flags, "--reconstruct"] if method.reconstruct else flags)
     if method.structured:
         flags.append("--structured")
     if method.scope != "global":
         flags.append(f"--scope {method.scope}")
     if method.grouping != "layer":
         flags.append(f"--grouping {method.grouping}")
+    if method.reconstruct:
+        flags.append("--reconstruct")
     return " ".join(flags)
 
 

@@ -56,6 +56,21 @@ def cuts(graph: LayerGraph, plan: ShrinkPlan, removed: Mapping[str, np.ndarray])
     return result
 
 
+def cut_masks(graph: LayerGraph, cut: Cuts) -> dict[str, np.ndarray]:
+    """Per layer whose weight ``cut`` touches, True at the weight entries it removes."""
+    masks = {}
+    for (name, role), axes in cut.items():
+        if role != "weight":
+            continue
+        mask = np.zeros(graph.array(graph.layer_by_name[name]).shape, bool)
+        for axis, indices in axes.items():
+            index = [slice(None)] * mask.ndim
+            index[axis] = indices
+            mask[tuple(index)] = True
+        masks[name] = mask
+    return masks
+
+
 def removed_weights(graph: LayerGraph, cut: Cuts) -> int:
     """How many weight entries (the layers' ``weight`` tensors, not biases or norms) ``cut``
     takes out."""
@@ -74,11 +89,14 @@ def _unit_axis(value: np.ndarray, units: int) -> int | None:
     return axes[0] if len(axes) == 1 else None
 
 
-def masked(graph: LayerGraph, cut: Cuts) -> dict[TensorKey, np.ndarray]:
-    """The cut tensors with the removed slices set to zero (same shapes)."""
+def masked(
+    graph: LayerGraph, cut: Cuts, weights: Mapping[TensorKey, np.ndarray] | None = None
+) -> dict[TensorKey, np.ndarray]:
+    """The cut tensors with the removed slices set to zero (same shapes); ``weights`` replace
+    the graph's values of some tensors first (reconstructed weights)."""
     values = {}
     for key, axes in cut.items():
-        value = np.array(graph.array(graph.layer_by_name[key[0]], key[1]))
+        value = np.array(_value(graph, key, weights))
         for axis, indices in axes.items():
             index = [slice(None)] * value.ndim
             index[axis] = indices
@@ -88,12 +106,17 @@ def masked(graph: LayerGraph, cut: Cuts) -> dict[TensorKey, np.ndarray]:
 
 
 def shrink(
-    proto: onnx.ModelProto, graph: LayerGraph, plan: ShrinkPlan, cut: Cuts
+    proto: onnx.ModelProto,
+    graph: LayerGraph,
+    plan: ShrinkPlan,
+    cut: Cuts,
+    weights: Mapping[TensorKey, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
-    """A copy of ``proto`` with the removed slices deleted from its tensors."""
+    """A copy of ``proto`` with the removed slices deleted from its tensors; ``weights`` replace
+    the graph's values of some tensors first (reconstructed weights)."""
     values = {}
     for key, axes in cut.items():
-        value = np.asarray(graph.array(graph.layer_by_name[key[0]], key[1]))
+        value = np.asarray(_value(graph, key, weights))
         for axis, indices in axes.items():
             value = np.delete(value, indices, axis=axis)
         values[key] = value
@@ -104,8 +127,19 @@ def shrink(
     for node in copy.graph.node:
         if tuple(node.output) in outputs:
             node.input[1] = flat.name
+            kept = [a for a in node.attribute if a.name != "allowzero"]  # 0 means "keep" here
+            del node.attribute[:]
+            node.attribute.extend(kept)
     if outputs:
         copy.graph.initializer.append(flat)
         drop_unused(copy.graph)
     del copy.graph.value_info[:]  # intermediate shapes changed; onnxruntime infers them again
     return copy
+
+
+def _value(
+    graph: LayerGraph, key: TensorKey, weights: Mapping[TensorKey, np.ndarray] | None
+) -> np.ndarray:
+    if weights is not None and key in weights:
+        return weights[key]
+    return graph.array(graph.layer_by_name[key[0]], key[1])

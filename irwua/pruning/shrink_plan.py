@@ -22,7 +22,8 @@ _SHAPE_READERS = frozenset({"Shape", "Size"})
 @dataclass(frozen=True)
 class Shrinkable:
     """A layer whose output units can be removed: its links to consumers, the per-unit layers
-    between them, and the fixed-shape Reshape nodes on the way (rewritten to infer the width)."""
+    between them, and the flattening Reshape nodes on the way (rewritten to [0, -1], so that
+    the width is inferred)."""
 
     layer: str
     units: int
@@ -112,7 +113,7 @@ def _reach_reason(
             elif owner is None and node.name in ops:
                 if node.op_type == "Reshape" and not _flattening(node, graph):
                     return f"its units pass Reshape '{node.name}' of a fixed shape", ()
-                if node.op_type == "Reshape" and graph.is_constant(node.inputs[1]):
+                if node.op_type == "Reshape" and _flat_shape_known(node, graph):
                     reshapes.append(node.name)
                 stack.extend(out for out in node.outputs if out)
             else:
@@ -121,14 +122,21 @@ def _reach_reason(
 
 
 def _flattening(node: Node, graph: LayerGraph) -> bool:
-    """A Reshape to [batch, features] that keeps axis 0; its shape can then be [0, -1]."""
+    """A Reshape to [batch, features] that keeps axis 0; its shape can then be [0, -1]. A shape
+    computed at run time (``x.view(x.size(0), -1)``) whose result is not known is taken as one."""
+    if not graph.is_constant(node.inputs[1]) and not _flat_shape_known(node, graph):
+        return True
+    return _flat_shape_known(node, graph)
+
+
+def _flat_shape_known(node: Node, graph: LayerGraph) -> bool:
+    """Whether the tensor shapes show a Reshape to [batch, features] that keeps axis 0 (then
+    rewritten to [0, -1] without ``allowzero``: a computed shape may hold the old width as a
+    constant, as torch's exporter writes ``Flatten``; a batch is never 0)."""
     shape_in, shape_out = graph.shape(node.inputs[0]), graph.shape(node.outputs[0])
-    if not graph.is_constant(node.inputs[1]):
-        return True  # computed from Shape ops at run time (x.view(x.size(0), -1))
     return (
         shape_in is not None
         and shape_out is not None
         and len(shape_out) == 2
         and shape_in[0] == shape_out[0]
-        and not node.attr("allowzero", 0)
     )

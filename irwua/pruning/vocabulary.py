@@ -16,6 +16,8 @@
 * **grouping** (unstructured only): which weights compete for a layer's share: ``layer`` (all
   of the layer's weights) or ``output`` (each output unit's weights, pruned to the same ratio:
   Wanda's comparison group).
+* **reconstruct**: after pruning, the kept weights of each layer are updated to keep its outputs
+  on the data (``irwua.pruning.reconstruction``).
 * **ratio**: the share of the scope's weights removed, in [0, 1). A structured cut removes the
   unit's own weights and its consumers' inputs, and both count; in the ``layer`` scope the
   ratio is the share of the layer's units (its own weights).
@@ -54,12 +56,14 @@ def is_granularity(word: str) -> bool:
 
 @dataclass(frozen=True)
 class Method:
-    """One way of pruning: a criterion, a scope, a granularity and (unstructured) a grouping."""
+    """One way of pruning: a criterion, a scope, a granularity, (unstructured) a grouping, and
+    whether the kept weights are then reconstructed (``irwua.pruning.reconstruction``)."""
 
     criterion: str
     scope: str
     granularity: str
     grouping: str = "layer"
+    reconstruct: bool = False
 
     @property
     def structured(self) -> bool:
@@ -75,4 +79,6 @@ class Method:
         words = [self.criterion, self.granularity, self.scope]
         if self.grouping != "layer":
             words.append(f"per {self.grouping}")
+        if self.reconstruct:
+            words.append("reconstructed")
         return ", ".join(words)

@@ -17,8 +17,9 @@ def sweep_label(sweep: Mapping[str, Any]) -> str:
     global'``, ``'magnitude, unstructured, uniform, per output'``."""
     from irwua.pruning.vocabulary import Method
 
-    grouping = sweep.get("grouping", "layer")
-    return Method(sweep["criterion"], sweep["scope"], sweep["granularity"], grouping).describe()
+    grouping, reconstruct = sweep.get("grouping", "layer"), bool(sweep.get("reconstruct"))
+    method = Method(sweep["criterion"], sweep["scope"], sweep["granularity"], grouping, reconstruct)
+    return method.describe()
 
 
 def human(value: float | int | None, unit: str = "") -> str:

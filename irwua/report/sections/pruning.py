@@ -92,7 +92,7 @@ def readings(sweeps: list[Mapping[str, Any]]) -> list[str]:
     by_key = {
         (s["criterion"], s["granularity"], s["scope"], s.get("grouping", "layer")): s
         for s in sweeps
-        if s["scope"] != "layer"
+        if s["scope"] != "layer" and not s.get("reconstruct")
     }
     texts: list[str] = []
     explained: set[str] = set()
