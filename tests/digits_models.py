@@ -69,15 +69,21 @@ def trained(kind: str, seed: int = 0) -> nn.Module:
     """A ``kind`` ("mlp", "cnn", "cnn_bn") network trained with Adam on the training split."""
     torch.manual_seed(seed)
     net = {"mlp": mlp, "cnn": cnn, "cnn_bn": lambda: cnn(batch_norm=True)}[kind]()
+    return fit(net, EPOCHS, 3e-3, seed)
+
+
+def fit(net: nn.Module, epochs: int, lr: float, seed: int) -> nn.Module:
+    """``net`` trained in place with Adam on the training split, batches of 64 in a seeded
+    order (also how the tests fine-tune a pruned network); returned in eval mode."""
     x_train, _, y_train, _ = digits()
     x, y = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small batches: threads only contend, badly on a busy machine
     try:
         net.train()
-        for _ in range(EPOCHS):
+        for _ in range(epochs):
             permutation = torch.randperm(len(x), generator=order)
             for start in range(0, len(x), 64):
                 batch = permutation[start : start + 64]
