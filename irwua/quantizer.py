@@ -19,8 +19,7 @@ from irwua.derived import Derived, measured
 from irwua.errors import IrwuaError
 from irwua.options import Named, Options, SettingError
 from irwua.pruning.scores import prunable_layers
-from irwua.pruning.storage import inlined
-from irwua.quantization.copies import Calibration, is_quantized, quantized
+from irwua.quantization.copies import Calibration, is_quantized, prepared, quantized
 from irwua.quantization.vocabulary import MODES
 
 
@@ -91,7 +90,7 @@ def quantize_model(
     nodes = None if not kept else [n for name, ns in layers.items() if name not in kept for n in ns]
     if nodes == []:
         raise IrwuaError("Every weighted layer is kept in float: there is nothing to quantize.")
-    proto = inlined(graph)
+    proto = prepared(graph)
     with Calibration(analysis.dataset.limit(options.max_samples)) as calibration:
         copy = quantized(proto, mode, nodes, calibration)
     if not is_quantized(copy):

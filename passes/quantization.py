@@ -30,8 +30,7 @@ from irwua.ir.graph import LayerGraph
 from irwua.options import QuantizationOptions
 from irwua.pipeline import PassContext, PassResult, register_pass
 from irwua.pruning.scores import prunable_layers
-from irwua.pruning.storage import inlined
-from irwua.quantization.copies import Calibration, is_quantized, quantized
+from irwua.quantization.copies import Calibration, is_quantized, prepared, quantized
 from irwua.runtime.fidelity import Fidelity, measure, predict
 from irwua.runtime.progress import progress
 from irwua.runtime.sessions import make_session
@@ -97,7 +96,7 @@ def run_quantization(context: PassContext) -> QuantizationResult:
         return QuantizationResult(False, "no data given: quantization is measured by running it")
     layers = {layer.name: layer.nodes for layer in prunable_layers(graph)}
     data = context.data.limit(options.max_samples)
-    proto = inlined(graph)  # onnxruntime's tools copy the model
+    proto = prepared(graph)
     reference = _outputs(proto, graph, data, options.batch_size)
     labels = None if context.labels is None else context.labels[: len(reference)]
     jobs = [(mode, name) for mode in options.quant_modes for name in (None, *layers)]

@@ -145,3 +145,26 @@ def test_the_report_says_how_int8_fares(measured):
     assert 'id="quantization"' in page and "One layer at a time" in page
     assert "int8 (static) keeps 100.0% top-1 agreement" in page
     assert "quantization to int8" in measured.summary()
+
+
+def test_every_linear_of_a_torch_exported_bert_is_quantized():
+    """torch's exporter feeds Linear weights to MatMul through a Transpose, which onnxruntime's
+    tools do not quantize; the copies fold them into initializers first, so each of the 14
+    linear layers of a 2-layer BERT (random weights, transformers' BertConfig) is quantized
+    alone, and the whole int8 file is smaller."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=200, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=128, max_position_embeddings=64, num_labels=3,
+    )  # fmt: skip
+    model = transformers.BertForSequenceClassification(config).eval()
+    ids = np.random.default_rng(0).integers(0, 200, (32, 16)).astype(np.int64)
+    options = Options(quant_modes=("dynamic",))
+    analysis = irwua.analyze(model, {"input_ids": ids}, passes=["quantization"], options=options)
+    result = analysis["quantization"]
+    mode = result.modes["dynamic"]
+    assert len(mode.layers) == 14 and all(f is not None for f in mode.layers.values())
+    assert mode.whole.relative_error < 0.05
+    assert mode.bytes < 0.75 * result.float_bytes

@@ -29,14 +29,6 @@ def stored_inline(proto: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> N
             tensor.CopyFrom(numpy_helper.from_array(np.asarray(values[tensor.name]), tensor.name))
 
 
-def inlined(graph: LayerGraph) -> onnx.ModelProto:
-    """A copy of the graph's model with every weight in the protobuf."""
-    copy = onnx.ModelProto()
-    copy.CopyFrom(graph.source.proto)
-    stored_inline(copy, graph.constants.values)
-    return copy
-
-
 def nonzero_params(graph: LayerGraph) -> int:
     """Non-zero entries of the layers' learned tensors, each stored tensor counted once (reads
     every weight)."""

@@ -22,10 +22,15 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from irwua.data.dataset import Dataset
 from irwua.errors import IrwuaError
+from irwua.ir.geometry import is_unit_layer
+from irwua.ir.graph import LayerGraph
+from irwua.pruning.edits import with_tensors
+from irwua.pruning.storage import stored_inline
 
 CALIBRATION_BATCH = 32
 
@@ -58,6 +63,24 @@ class Calibration:
                 return next(batches, None)
 
         return _Reader()
+
+
+def prepared(graph: LayerGraph) -> onnx.ModelProto:
+    """The graph's model as onnxruntime's tools take it best: every weight inline, and each
+    weighted layer reading its weight from an initializer (a weight reaching its MatMul through a
+    Transpose or a Cast, as torch's exporter writes Linear, is folded into its value; the tools
+    quantize only constant initializers)."""
+    stored = {tensor.name for tensor in graph.source.proto.graph.initializer}
+    values = {
+        (layer.name, "weight"): np.asarray(graph.array(layer))
+        for layer in graph.layers
+        if is_unit_layer(layer, graph) and layer.tensors.get("weight") not in stored
+    }
+    proto = with_tensors(graph.source.proto, graph, values) if values else graph.source.proto
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    stored_inline(copy, graph.constants.values)
+    return copy
 
 
 def quantized(
