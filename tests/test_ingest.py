@@ -179,3 +179,20 @@ def test_bad_files_get_one_sentence(tmp_path, content, message):
     with pytest.raises(IrwuaError, match=message) as caught:
         irwua.analyze(path)
     assert str(caught.value).count("\n") == 0
+
+
+def test_an_additive_minus_infinity_mask_is_no_weight():
+    """A causal mask added to attention scores (-inf above the diagonal, as nanoGPT-style code
+    builds it) is a constant Add operand but no learned weight: it is not a layer, and the
+    importance and metrics passes run (they refused the model before: "not finite")."""
+    mask = np.triu(np.full((4, 4), -np.inf, np.float32), 1)
+    scale = np.linspace(0.5, 1.5, 4, dtype=np.float32)
+    nodes = [
+        helper.make_node("Add", ["x", "mask"], ["masked"], name="mask_add"),
+        helper.make_node("Mul", ["masked", "scale"], ["scaled"], name="scale_mul"),
+        helper.make_node("Softmax", ["scaled"], ["y"], axis=-1),
+    ]
+    proto = model(nodes, [("x", ["n", 4, 4])], [("y", ["n", 4, 4])], {"mask": mask, "scale": scale})
+    x = np.random.default_rng(0).standard_normal((8, 4, 4)).astype(np.float32)
+    analysis = irwua.analyze(proto, x, passes=["metrics"])
+    assert [layer.name for layer in analysis.graph.layers] == ["scale_mul"]

@@ -25,7 +25,8 @@ BatchNormalization            weight: scale, bias, mean, var              norm
 LayerNorm / InstanceNorm /    weight: scale, bias                         norm
 GroupNorm
 Add / Sub / Mul / Div / PRelu weight: a constant with more than one       elementwise
-                              element (any PRelu slope)
+                              element (any PRelu slope), all finite (an
+                              additive -inf attention mask is no weight)
 QLinearConv / ConvInteger     weight: the dequantized constant weight     conv
 QLinearMatMul / MatMulInteger weight: the dequantized constant operand    matmul
 ============================  =========================================  ======================
@@ -37,6 +38,8 @@ scale, from ``constants``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
+
+import numpy as np
 
 from irwua.ingest.constants import ConstantTable, dequantized_name
 from irwua.ir.dtypes import is_float
@@ -92,6 +95,11 @@ class _LearnedTest:
     def size(self, name: str) -> int:
         return int(self.constants.values[name].size)
 
+    def finite(self, name: str) -> bool:
+        """Whether every value of the constant is finite (an additive attention mask of -inf
+        is no weight)."""
+        return bool(np.isfinite(self.constants.values[name]).all())
+
 
 def _layer_for(node: Node, learned: _LearnedTest) -> Layer | None:
     info = op_info(node.op_type)
@@ -123,8 +131,10 @@ def _layer_for(node: Node, learned: _LearnedTest) -> Layer | None:
         return _make(node, "broadcast", {"weight": inputs[0]}, "")
     if info.layer == "elementwise" and len(inputs) == 2:
         const = [i for i in (0, 1) if learned(inputs[i])]
-        if len(const) == 1 and (node.op_type == "PRelu" or learned.size(inputs[const[0]]) > 1):
-            return _make(node, "elementwise", {"weight": inputs[const[0]]}, inputs[1 - const[0]])
+        weight = inputs[const[0]] if len(const) == 1 else ""
+        wide = weight and (node.op_type == "PRelu" or learned.size(weight) > 1)
+        if wide and learned.finite(weight):
+            return _make(node, "elementwise", {"weight": weight}, inputs[1 - const[0]])
     return None
 
 
