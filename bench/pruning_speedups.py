@@ -6,8 +6,9 @@ Two networks trained here on scikit-learn's digits (``tests/digits_models.py``'s
 * ``VGG-style``: Conv 1-64, 64-64, MaxPool, Conv 64-128, 128-128, MaxPool, Linear 512-256-10,
   BatchNorm after every conv (1.0 M MACs per sample: compute dominates its latency).
 
-For each: ``irwua.prune_model(..., structured=True)`` at several shares of the weights, with the
-global and the uniform scope (the share of FLOPs left is printed beside), the plan
+For each: ``irwua.prune_model(..., structured=True)`` at several shares of the weights, global
+with exact widths and with widths kept in multiples of 8 (``width_multiple``), and uniform with
+multiples of 8 (the share of FLOPs left is printed beside), the plan
 applied to the torch module (``irwua.apply_pruning``), 4 epochs of fine-tuning (Adam, lr 1e-3),
 export to ONNX; and ``irwua.quantize_model`` (static QDQ, calibrated on the test images). Each
 variant is timed against the original ONNX model in onnxruntime, runs interleaved
@@ -89,18 +90,19 @@ def measure(name: str, net: nn.Module, ratios: tuple[float, ...]) -> None:
     macs = irwua.analyze(original, x_test[:1], passes=["flops"])["flops"].total.macs
     print(f"\n{name}: accuracy {base:.3f}, {macs / 1e6:.2f} M MACs per sample")
     print(f"  {'variant':28s} {'accuracy':>9s} {'tuned':>7s} {'speed-up':>9s}  ms per batch")
-    for scope in ("global", "uniform"):
+    for scope, multiple in (("global", 1), ("global", 8), ("uniform", 8)):
         for ratio in ratios:
             pruned_net = copy.deepcopy(net)
             pruned = irwua.prune_model(
-                pruned_net, x_test, ratio, structured=True, labels=y_test, scope=scope
-            )
+                pruned_net, x_test, ratio, structured=True, labels=y_test, scope=scope,
+                width_multiple=multiple,
+            )  # fmt: skip
             irwua.apply_pruning(pruned_net, pruned.plan)
             fit(pruned_net, epochs=4, lr=1e-3, seed=1)
             tuned = exported(pruned_net)
             factor, times = speedup(original, tuned)
             flops = pruned.after.flops / pruned.before.flops
-            label = f"{scope} {ratio:.0%} ({flops:.0%} FLOPs)"
+            label = f"{scope} x{multiple} {ratio:.0%} ({flops:.0%} FLOPs)"
             print(
                 f"  {label:28s} {pruned.fidelity.accuracy:9.3f} {accuracy(tuned):7.3f} "
                 f"{factor:8.2f}x  {times}"

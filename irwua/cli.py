@@ -239,6 +239,14 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated layers to prune (default: every prunable layer)",
     )
     prune.add_argument(
+        "--width-multiple",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --structured: keep each width that is a multiple of N a multiple of N (8 "
+        "suits onnxruntime's convolution kernels: the speed-up needs it)",
+    )
+    prune.add_argument(
         "--reconstruct",
         action="store_true",
         help="then update the kept weights of each layer to keep its outputs on --data "
@@ -553,6 +561,7 @@ def _prune(args: argparse.Namespace) -> int:
             layers=None if args.layers is None else args.layers.split(","),
             plan=args.from_plan,
             reconstruct=args.reconstruct,
+            width_multiple=args.width_multiple,
         )
     except SettingError as exc:
         raise _with_flags(exc, PRUNE_FLAGS) from None

@@ -88,6 +88,7 @@ def prune_model(
     layers: Sequence[str] | None = None,
     plan: PruningPlan | str | Path | None = None,
     reconstruct: bool = False,
+    width_multiple: int = 1,
 ) -> Pruned:
     """Prune ``ratio`` of ``model``'s weights with the lowest ``criterion`` scores
     ("importance", "magnitude" or "random") and measure the result on ``data``.
@@ -101,7 +102,9 @@ def prune_model(
     stays dense, with a note). ``plan`` (a ``PruningPlan`` or its file) prunes exactly what the
     plan says instead, after checking it was made for this model (ratio and method come from
     it). ``reconstruct`` then updates the kept weights of each layer to keep its outputs on
-    ``data`` (``irwua.pruning.reconstruction``). ``labels`` add accuracy. ``options`` (norm,
+    ``data`` (``irwua.pruning.reconstruction``). ``width_multiple`` (structured) rounds each
+    kept width up to a multiple of it (8: onnxruntime's fast convolution kernels; see
+    ``docs/measured-choices.md``). ``labels`` add accuracy. ``options`` (norm,
     batch_size, max_samples, prune_seed), ``framework`` and ``trust_code`` are as for
     ``analyze()``.
     """
@@ -110,7 +113,9 @@ def prune_model(
         method, ratio = plan.method, plan.ratio
     else:
         method = replace(
-            _method(criterion, scope, structured, grouping, pattern), reconstruct=bool(reconstruct)
+            _method(criterion, scope, structured, grouping, pattern),
+            reconstruct=bool(reconstruct),
+            multiple=_multiple(width_multiple, structured),
         )
         if method.pattern is not None:
             ratio = method.pattern[0] / method.pattern[1] if ratio is None else ratio
@@ -178,6 +183,14 @@ def _method(
             " removes whole units: it takes the global or uniform scope and no grouping.",
         )
     return Method(criterion, scope, "structured" if structured else "unstructured", grouping)
+
+
+def _multiple(value: Any, structured: bool) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingError(Named("width_multiple"), f" must be a whole number >= 1, not {value!r}.")
+    if value > 1 and not structured:
+        raise SettingError(Named("width_multiple"), " rounds the widths structured pruning keeps.")
+    return value
 
 
 def _check(data: Any, ratio: Any, method: Method) -> None:

@@ -224,6 +224,8 @@ def prune_flags(method: Method) -> str:
         flags.append(f"--grouping {method.grouping}")
     if method.reconstruct:
         flags.append("--reconstruct")
+    if method.multiple > 1:
+        flags.append(f"--width-multiple {method.multiple}")
     return " ".join(flags)
 
 

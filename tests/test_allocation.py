@@ -104,7 +104,8 @@ def test_n_m_keeps_the_m_minus_n_best_of_every_m_inputs_and_skips_misfits(wide):
 
 def test_structured_ratio_counts_the_weights_the_cut_removes():
     """The fewest units (in the global order) whose cut takes out at least the ratio of the
-    weights; no layer loses all its units."""
+    weights; no layer loses all its units; with a width multiple of 8, a 32-unit layer keeps
+    8, 16, 24 or 32."""
     proto = mlp(in_features=6, hidden=16, out=4, seed=1)
     x = np.random.default_rng(1).standard_normal((100, 6)).astype(np.float32)
     analysis = irwua.analyze(proto, x, passes=["importance"])
@@ -117,6 +118,7 @@ def test_structured_ratio_counts_the_weights_the_cut_removes():
         analysis["importance"].layers,
         shrink_plan=shrink,
     )
+    assert selection.method.multiple == 1
     total = selection.scope_weights()
     assert total == 96 + 64  # fc1 and its consumer fc2
     for ratio in (0.2, 0.5, 0.9):
@@ -125,6 +127,20 @@ def test_structured_ratio_counts_the_weights_the_cut_removes():
         assert removed == 10 * len(units)  # 6 weights of fc1 and 4 of fc2 per unit
         assert removed >= ratio * total > removed - 10
     assert len(selection.units(0.99)["fc1"]) == 15
+    wide = mlp(in_features=6, hidden=32, out=4, seed=1)
+    analysis = irwua.analyze(wide, x, passes=["importance"])
+    graph = analysis.graph
+    method = Method("importance", "global", "structured", multiple=8)
+    rounded = Selection(
+        graph,
+        ["fc1"],
+        method,
+        analysis["importance"].layers,
+        shrink_plan=plan(graph, unit_flow(graph)),
+    )
+    for ratio in (0.1, 0.3, 0.6, 0.9):  # 32 units keep a multiple of 8 (at least 8), the ratio gone
+        (units,) = rounded.units(ratio).values()
+        assert (32 - len(units)) % 8 == 0 and len(units) >= min(ratio * 32, 24)
 
 
 def test_structured_importance_keeps_up_with_random_on_the_digits_cnn():

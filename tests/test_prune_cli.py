@@ -156,6 +156,7 @@ def test_structured_prune_equals_the_sweep_point(files):
         (["--ratio", "0.5", "--layers", "fc"], "'fc' is not one of the layers that can be pruned"),
         (["--ratio", "0.5", "--structured", "--scope", "owl"], "--structured removes whole units"),
         (["--pattern", "2:4", "--structured"], "--pattern zeroes weights"),
+        (["--ratio", "0.5", "--width-multiple", "8"], "--width-multiple rounds the widths"),
     ],
 )
 def test_bad_input_is_one_sentence_and_writes_nothing(files, tmp_path, capsys, extra, message):

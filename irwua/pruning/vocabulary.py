@@ -16,6 +16,8 @@
 * **grouping** (unstructured only): which weights compete for a layer's share: ``layer`` (all
   of the layer's weights) or ``output`` (each output unit's weights, pruned to the same ratio:
   Wanda's comparison group).
+* **multiple** (structured only): a layer whose width is a multiple of it keeps a width that is
+  one too (8 suits onnxruntime's blocked convolution kernels: ``docs/measured-choices.md``).
 * **reconstruct**: after pruning, the kept weights of each layer are updated to keep its outputs
   on the data (``irwua.pruning.reconstruction``).
 * **ratio**: the share of the scope's weights removed, in [0, 1). A structured cut removes the
@@ -56,14 +58,16 @@ def is_granularity(word: str) -> bool:
 
 @dataclass(frozen=True)
 class Method:
-    """One way of pruning: a criterion, a scope, a granularity, (unstructured) a grouping, and
-    whether the kept weights are then reconstructed (``irwua.pruning.reconstruction``)."""
+    """One way of pruning: a criterion, a scope, a granularity, (unstructured) a grouping,
+    whether the kept weights are then reconstructed (``irwua.pruning.reconstruction``) and
+    (structured) the multiple a kept width is rounded up to."""
 
     criterion: str
     scope: str
     granularity: str
     grouping: str = "layer"
     reconstruct: bool = False
+    multiple: int = 1
 
     @property
     def structured(self) -> bool:
@@ -81,4 +85,6 @@ class Method:
             words.append(f"per {self.grouping}")
         if self.reconstruct:
             words.append("reconstructed")
+        if self.multiple > 1:
+            words.append(f"widths x{self.multiple}")
         return ", ".join(words)
