@@ -439,7 +439,8 @@ def _analyze(args: argparse.Namespace) -> int:
     shapes = dict(parse_shape(text) for text in args.input_shape)
     passes = _requested_passes(args)
     options = _options(args, ANALYZE_FLAGS)
-    _refuse_inputs(Path(args.out), ("analysis.json", "report.html", "importance.npz"), args)
+    outputs = ("analysis.json", "report.html", "importance.npz", "importance_units.npz")
+    _refuse_inputs(Path(args.out), outputs, args)
     data = read_data_file(args.data) if args.data else None
     analysis = analyze(
         args.model,

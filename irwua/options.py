@@ -215,9 +215,21 @@ class ImportanceOptions(Block):
             "--norm",
             choices=NORMS,
         ),
+        Setting(
+            "save_importance",
+            False,
+            "also write importance.npz: every weight's importance, as large as the weights "
+            "(importance_units.npz, the totals per unit, is always written)",
+            "--save-importance",
+            bool,
+        ),
     )
 
     def check(self) -> None:
+        if not isinstance(self.save_importance, bool):
+            raise SettingError(
+                Named("save_importance"), f" must be True or False, got {self.save_importance!r}."
+            )
         if self.norm not in NORMS:
             raise SettingError(
                 Named("norm"), f" must be one of {', '.join(NORMS)}, not {self.norm!r}."

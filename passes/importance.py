@@ -62,6 +62,7 @@ class ImportanceResult(PassResult):
     criterion: str
     data: bool
     note: str | None = None
+    save_weights: bool = False
 
     def totals_json(self) -> dict[str, Any]:
         return {"importance_criterion": self.criterion if self.data else "magnitude"}
@@ -79,16 +80,30 @@ class ImportanceResult(PassResult):
         return {"criterion": self.criterion, "data": self.data, "note": self.note}
 
     def files(self) -> dict[str, bytes]:
-        """``importance.npz``: one array per layer, shaped like its weight, under the key
-        ``layer_<i>`` (layers in graph order), and ``layer_names``, the layer names in that order.
+        """``importance_units.npz``, always: per layer (layers in graph order) its importance
+        summed per output unit (``layer_<i>_out``) and per input unit (``layer_<i>_in``), and
+        ``layer_names``. With ``save_weights`` (``--save-importance``) also ``importance.npz``:
+        one array per layer shaped like its weight (``layer_<i>``), stored uncompressed
+        (compressing a model's worth of floats took most of an LLM's analysis time).
 
         Keys never come from the model: a layer name can hold any character, collide with
         ``np.savez``'s own arguments or be longer than a zip member name may be."""
-        members = {f"layer_{i}": layer.weight for i, layer in enumerate(self.layers.values())}
-        members["layer_names"] = np.array(list(self.layers), dtype=str)
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **members)
-        return {"importance.npz": buffer.getvalue()}
+        names = np.array(list(self.layers), dtype=str)
+        units: dict[str, np.ndarray] = {"layer_names": names}
+        for i, layer in enumerate(self.layers.values()):
+            units[f"layer_{i}_out"] = np.asarray(layer.per_output, np.float32)
+            units[f"layer_{i}_in"] = np.asarray(layer.per_input, np.float32)
+        files = {"importance_units.npz": _npz(units)}
+        if self.save_weights:
+            weights = {f"layer_{i}": layer.weight for i, layer in enumerate(self.layers.values())}
+            files["importance.npz"] = _npz({**weights, "layer_names": names})
+        return files
+
+
+def _npz(members: Mapping[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **members)
+    return buffer.getvalue()
 
 
 @register_pass(
@@ -113,7 +128,13 @@ def run_importance(context: PassContext) -> ImportanceResult:
         note = activations.note or "no data given: importance is weight magnitude only"
     elif criterion != "magnitude":
         note = _subgraph_note([layer for layer in graph.layers if layer.scope])
-    return ImportanceResult(MappingProxyType(layers), criterion, activations.available, note)
+    return ImportanceResult(
+        MappingProxyType(layers),
+        criterion,
+        activations.available,
+        note,
+        save_weights=context.options.save_importance,
+    )
 
 
 def _subgraph_note(layers: list[Layer]) -> str | None:

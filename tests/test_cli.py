@@ -44,7 +44,7 @@ def test_analyze_writes_json_and_html_and_prints_a_summary(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == [
         ".irwua-files",
         "analysis.json",
-        "importance.npz",
+        "importance_units.npz",
         "report.html",
     ]
 
@@ -52,7 +52,7 @@ def test_analyze_writes_json_and_html_and_prints_a_summary(tmp_path, capsys):
 def test_no_html_writes_the_data_only_with_the_umask_applied(mlp_file, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["analyze", str(mlp_file), "--out", str(out), "--no-html", "--quiet"]) == 0
-    files = ["analysis.json", "importance.npz"]
+    files = ["analysis.json", "importance_units.npz"]
     assert sorted(path.name for path in out.iterdir()) == [".irwua-files", *files]
     assert "report:" not in capsys.readouterr().out
     umask = os.umask(0)

@@ -110,7 +110,7 @@ def test_importance_and_metrics_on_data_through_the_cli(case, tmp_path, capsys):
     assert sorted(layer["name"] for layer in document["layers"]) == sorted(case.layers)
     for layer in document["layers"]:
         assert layer["importance"] > 0 and 0 < layer["metrics"]["utilization"] <= 1, layer
-    saved = np.load(tmp_path / "out" / "importance.npz")
+    saved = np.load(tmp_path / "out" / "importance_units.npz")
     assert sorted(saved["layer_names"]) == sorted(case.layers)
 
 

@@ -235,16 +235,21 @@ def test_a_planted_template_cache_is_never_read(tmp_path):
 def test_importance_npz_keys_never_come_from_layer_names(tmp_path):
     names = ["file", "allow_pickle", "a\x00b", "../../evil", "x" * 70_000]
     path = save(named_layers(names), tmp_path / "named.onnx")
-    run = irwua("analyze", path, "--no-html", "--out", "out", cwd=tmp_path)
+    run = irwua("analyze", path, "--no-html", "--save-importance", "--out", "out", cwd=tmp_path)
     succeeded(run)
     saved = np.load(tmp_path / "out" / "importance.npz")
     assert sorted(saved.files) == sorted(["layer_names", *(f"layer_{i}" for i in range(5))])
     assert saved["layer_names"].tolist() == names
     assert [saved[f"layer_{i}"].shape for i in range(5)] == [(4, 4)] * 5
+    units = np.load(tmp_path / "out" / "importance_units.npz")
+    keys = [f"layer_{i}_{side}" for i in range(5) for side in ("in", "out")]
+    assert sorted(units.files) == sorted(["layer_names", *keys])
+    assert units["layer_names"].tolist() == names
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         ".irwua-files",
         "analysis.json",
         "importance.npz",
+        "importance_units.npz",
     ]
 
 
@@ -281,7 +286,7 @@ def test_a_run_owns_the_irwua_files_of_its_report_folder(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         ".irwua-files",
         "analysis.json",
-        "importance.npz",
+        "importance_units.npz",
         "notes.txt",
     ]
     assert json.loads((out / "analysis.json").read_text())["model"]["path"].endswith("mlp.onnx")

@@ -215,10 +215,16 @@ def test_importance_npz_holds_one_array_per_layer_shaped_like_its_weight(tmp_pat
     net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 2))
     data = _data(30, 5)
     analysis = irwua.analyze(
-        _export(net, torch.from_numpy(data[:2]), tmp_path), data=data, passes=["importance"]
+        _export(net, torch.from_numpy(data[:2]), tmp_path),
+        data=data,
+        passes=["importance"],
+        options=irwua.Options(save_importance=True),
     )
     analysis.save(tmp_path / "out")
     saved = np.load(tmp_path / "out" / "importance.npz")
+    units = np.load(tmp_path / "out" / "importance_units.npz")
+    for index, layer in enumerate(analysis["importance"].layers.values()):
+        np.testing.assert_allclose(units[f"layer_{index}_out"], layer.weight.sum(axis=1), rtol=1e-5)
     names = [layer.name for layer in analysis.graph.layers]
     assert saved["layer_names"].tolist() == names
     keys = [f"layer_{index}" for index in range(len(names))]

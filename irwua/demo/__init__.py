@@ -70,7 +70,7 @@ def analyze_demo() -> Analysis:
 
 def run_demo(out: str | os.PathLike = "demo-report") -> tuple[Analysis, dict[str, Path]]:
     """Analyze the bundled model and write the report into ``out``: the analysis and the
-    written files by name (``report.html``, ``analysis.json``, ``importance.npz``)."""
+    written files by name (``report.html``, ``analysis.json``, ``importance_units.npz``)."""
     demo = files()
     analysis = analyze_demo()
     return analysis, analysis.save(out, inputs=(demo.images, demo.labels))
