@@ -99,7 +99,8 @@ class Analysis:
     def save(
         self, directory: str | os.PathLike, html: bool = True, inputs: Iterable[Path] = ()
     ) -> dict[str, Path]:
-        """Write ``analysis.json``, ``report.html`` and the passes' files (``importance_units.npz``, and ``importance.npz`` with ``save_importance``) into
+        """Write ``analysis.json``, ``report.html`` and the passes' files
+        (``importance_units.npz``, and ``importance.npz`` with ``save_importance``) into
         ``directory`` (created if needed), plus the ``.dot`` sources of diagrams when Graphviz's
         ``dot`` could not render them. ``html=False`` skips the report (charts, diagrams) and
         writes the data only.
