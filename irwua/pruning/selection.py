@@ -66,8 +66,8 @@ class Selection:
                     for name in self.scores
                 }
             )
-        if method.structured or method.scope == "global":
-            self._order, self._layer_of = self._merged_order(method)
+        if method.scope == "global" or (method.structured and method.scope == "uniform"):
+            self._order, self._layer_of = self._merged_order(method)  # the other scopes count
 
     def _merged_order(self, method: Method) -> tuple[np.ndarray, np.ndarray]:
         shares = method.criterion != "random"
